@@ -1,0 +1,103 @@
+"""Audio I/O: decode any file to mono float32 at the model's sample rate, and
+check that it is usable."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from asr.errors import AudioError
+
+SILENCE_PEAK = 1e-4  # a file whose peak is below this is treated as silent
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Decode an audio file to mono float32 at ``sample_rate``.
+
+    WAV, FLAC and OGG are read with soundfile; anything soundfile cannot read
+    (MP3, M4A...) falls back to librosa's audioread path.
+
+    Args:
+        path: audio file.
+        sample_rate: target rate in Hz (resampled with soxr when different).
+
+    Returns:
+        float32 samples, shape ``[n]``, nominally in [-1, 1].
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    try:
+        import soundfile as sf
+
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        audio = data.mean(axis=1)
+    except Exception:
+        audio, rate = _decode_fallback(path)
+    if rate != sample_rate:
+        import librosa
+
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
+    import librosa
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa warns about audioread; the error below says it
+            audio, rate = librosa.load(str(path), sr=None, mono=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"{path}: cannot decode audio ({reason[:120]})") from None
+    return audio.astype(np.float32), int(rate)
+
+
+def check_audio(
+    audio: np.ndarray,
+    sample_rate: int,
+    name: str,
+    min_duration: float = 0.1,
+    max_duration: float | None = None,
+) -> np.ndarray:
+    """Reject audio the model cannot use; returns it unchanged when fine.
+
+    Args:
+        audio: float samples, shape ``[n]``.
+        sample_rate: Hz.
+        name: the file name used in error messages.
+        min_duration: seconds; shorter audio is refused.
+        max_duration: seconds; longer audio is refused (None: no limit).
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise AudioError(f"{name}: expected mono samples of shape [n], got shape {audio.shape}")
+    if audio.size == 0:
+        raise AudioError(f"{name}: no audio samples")
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        raise AudioError(f"{name}: {int(bad.sum())} NaN or infinite samples")
+    duration = audio.size / sample_rate
+    if duration < min_duration:
+        raise AudioError(f"{name}: too short ({duration:.3f} s < {min_duration} s)")
+    if max_duration is not None and duration > max_duration:
+        raise AudioError(f"{name}: too long ({duration:.1f} s > {max_duration} s)")
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise AudioError(f"{name}: silent (peak below {SILENCE_PEAK})")
+    return audio
+
+
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int,
+    min_duration: float = 0.1,
+    max_duration: float | None = None,
+) -> np.ndarray:
+    """``load_audio`` then ``check_audio``: the one way the toolkit reads a file."""
+    return check_audio(load_audio(path, sample_rate), sample_rate, str(path), min_duration, max_duration)

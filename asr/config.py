@@ -1,0 +1,231 @@
+"""One config schema: typed dataclasses that the YAML files fill in.
+
+YAML is plain data (``yaml.safe_load``: no object tags). A key the schema does
+not know is an error that names it. ``--set section.key=value`` overrides go
+through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asr.errors import ConfigError
+
+
+@dataclass
+class CorpusConfig:
+    """The synthetic corpus a recipe trains on (``asr synth``)."""
+
+    grammar: str | None = "commands"  # built-in grammar: digits | commands
+    text_file: str | None = None  # or sentences from a UTF-8 file, one a line
+    out_dir: str = "data/commands"
+    n_train: int = 4000
+    n_dev: int = 300
+    n_test: int = 600
+    seed: int = 0
+    engines: list[str] = field(default_factory=lambda: ["espeak-ng", "flite"])
+    holdout: str = "voice"  # voice: unseen voices in dev/test; engine: test on flite only
+
+
+@dataclass
+class DataConfig:
+    """Manifests and the limits an utterance must meet to be used."""
+
+    train_manifest: str | None = None  # default: <corpus.out_dir>/train.jsonl
+    dev_manifest: str | None = None
+    test_manifest: str | None = None
+    min_duration: float = 0.1  # seconds
+    max_duration: float = 20.0  # seconds
+    cache_dir: str = "data/feature_cache"
+    num_workers: int = 2  # feature-extraction processes
+
+
+@dataclass
+class FeatureConfig:
+    """librosa log-mel settings. Saved with every model."""
+
+    sample_rate: int = 16000  # Hz
+    n_fft: int = 400  # samples
+    win_length: int = 400  # samples (25 ms at 16 kHz)
+    hop_length: int = 160  # samples (10 ms at 16 kHz)
+    window: str = "hann"
+    n_mels: int = 80
+    fmin: float = 20.0  # Hz
+    fmax: float | None = 7600.0  # Hz; None means sample_rate / 2
+    log_floor: float = 1e-6  # added to mel power before the log
+    normalize: str = "utterance"  # utterance: per-utterance mean/variance per mel bin; none
+
+
+@dataclass
+class ModelConfig:
+    """Encoder (strided conv front end + BiLSTM stack) and CTC head sizes."""
+
+    conv_channels: list[int] = field(default_factory=lambda: [256, 256])  # one strided conv each
+    conv_kernel: int = 5  # frames
+    conv_stride: int = 2  # each conv divides time by this
+    lstm_units: int = 128  # per direction
+    lstm_layers: int = 2
+    dropout: float = 0.1  # between layers; never recurrent (keeps cuDNN eligible)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, checkpointing and stopping."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1.5e-3  # peak, reached after warmup_steps
+    warmup_steps: int = 300
+    min_learning_rate: float = 5e-5  # end of the cosine decay
+    clipnorm: float = 5.0
+    early_stopping_patience: int = 5  # epochs without dev WER improvement
+    seed: int = 0
+    log_every_steps: int = 50  # TensorBoard scalar frequency
+
+
+@dataclass
+class Config:
+    """A whole recipe: corpus → data → features → model → training."""
+
+    name: str = "commands"
+    run_dir: str | None = None  # default: runs/<name>
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def manifest(self, split: str) -> str:
+        """The manifest path for ``split`` (train | dev | test)."""
+        explicit = getattr(self.data, f"{split}_manifest")
+        return explicit or str(Path(self.corpus.out_dir) / f"{split}.jsonl")
+
+    @property
+    def resolved_run_dir(self) -> str:
+        return self.run_dir or str(Path("runs") / self.name)
+
+
+def _check_value(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against the type hint ``hint``, converting int→float."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_value(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a plain dict, refusing unknown keys.
+
+    Args:
+        cls: a dataclass type of this module.
+        data: the mapping read from YAML (or None for all defaults).
+        where: dotted path used in error messages.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = "" if where == "config" else f"{where}."
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})"
+        )
+    prefix = "" if where == "config" else f"{where}."
+    kwargs = {k: _check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """A dataclass as plain data, ready for YAML or JSON."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``section.key=value`` strings to a plain config dict (values parsed as YAML scalars)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part} is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides.
+
+    Args:
+        path: a YAML file holding plain data.
+        overrides: ``section.key=value`` strings, applied after the file.
+    """
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config ({exc})") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            raise ConfigError(f"{path}: not plain YAML data ({first})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return from_dict(Config, data)
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> None:
+    """Write the config a run used, as YAML."""
+    from asr.data import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))

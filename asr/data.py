@@ -1,0 +1,313 @@
+"""Manifests (the data contract) and length-bucketed batching.
+
+A manifest is JSONL, one utterance a line::
+
+    {"audio_filepath": "wavs/0001.wav", "duration": 2.31, "text": "turn on the lights"}
+
+Relative paths are relative to the manifest's folder. Extra keys (``speaker``,
+``engine``...) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from asr.errors import ManifestError
+
+REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+
+
+@dataclass
+class Utterance:
+    """One manifest line with its audio path resolved to an absolute path."""
+
+    audio_filepath: str
+    duration: float
+    text: str
+    extra: dict = field(default_factory=dict)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(path: str | os.PathLike, entries: Iterable[dict]) -> Path:
+    """Write manifest entries as JSONL, with audio paths made relative to the manifest.
+
+    Args:
+        path: the manifest file to write (its folder is created).
+        entries: dicts with at least ``audio_filepath`` (absolute, or relative to
+            the current directory), ``duration`` (seconds) and ``text``.
+
+    Returns:
+        The manifest path.
+    """
+    path = Path(path)
+    root = path.parent.resolve()
+    lines = []
+    for entry in entries:
+        missing = [k for k in REQUIRED_KEYS if k not in entry]
+        if missing:
+            raise ManifestError(f"{path}: entry {entry!r} lacks {', '.join(missing)}")
+        row = dict(entry)
+        audio = Path(row["audio_filepath"]).resolve()
+        row["audio_filepath"] = os.path.relpath(audio, root)
+        row["duration"] = round(float(row["duration"]), 4)
+        lines.append(json.dumps(row, ensure_ascii=False))
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    return path
+
+
+def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance | ManifestError]:
+    """Stream a manifest, yielding an ``Utterance`` per good line and a
+    ``ManifestError`` (not raised) per bad one, so callers choose to skip or stop.
+
+    Args:
+        path: a JSONL manifest.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    root = path.parent
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot open manifest: {exc.strerror}") from None
+    with handle:
+        lineno = 0
+        while True:
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError:
+                raise ManifestError(f"{path}:{lineno + 1}: manifest is not UTF-8 text") from None
+            if not line:
+                break
+            lineno += 1
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield ManifestError(f"{where}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(row, dict):
+                yield ManifestError(f"{where}: a line must be a JSON object")
+                continue
+            missing = [k for k in REQUIRED_KEYS if k not in row]
+            if missing:
+                yield ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
+                continue
+            audio, text, duration = row.pop("audio_filepath"), row.pop("text"), row.pop("duration")
+            if not isinstance(audio, str) or not isinstance(text, str):
+                yield ManifestError(f"{where}: audio_filepath and text must be strings")
+                continue
+            try:
+                duration = float(duration)
+            except (TypeError, ValueError):
+                yield ManifestError(f"{where}: duration {duration!r} is not a number")
+                continue
+            audio_path = Path(audio) if os.path.isabs(audio) else root / audio
+            if not audio_path.is_file():
+                yield ManifestError(f"{audio_path}: audio file missing (manifest {where})")
+                continue
+            yield Utterance(str(audio_path.resolve()), duration, text, row)
+
+
+def read_manifest(path: str | os.PathLike, strict: bool = True) -> tuple[list[Utterance], list[ManifestError]]:
+    """Read a whole manifest.
+
+    Args:
+        path: a JSONL manifest.
+        strict: raise the first bad line's error instead of collecting it.
+
+    Returns:
+        ``(utterances, errors)``: the good lines and the skipped ones.
+    """
+    good, bad = [], []
+    for item in iter_manifest(path):
+        if isinstance(item, ManifestError):
+            if strict:
+                raise item
+            bad.append(item)
+        else:
+            good.append(item)
+    return good, bad
+
+
+@dataclass
+class Split:
+    """A manifest's usable utterances with their features and labels.
+
+    ``features[i]`` is ``[frames, n_mels]`` float32, ``labels[i]`` a list of ids.
+    ``skipped`` holds one-line reasons for lines left out.
+    """
+
+    utterances: list[Utterance]
+    features: list
+    labels: list[list[int]]
+    skipped: list[str]
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def texts(self) -> list[str]:
+        return [u.text for u in self.utterances]
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(sum(u.duration for u in self.utterances))
+
+
+def min_frames_for(labels: list[int]) -> int:
+    """Frames CTC needs to emit ``labels``: one per label plus a blank between repeats."""
+    return len(labels) + sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+
+
+def load_split(
+    manifest: str | os.PathLike,
+    data_cfg,
+    feature_cfg,
+    tokenizer,
+    time_reduction: int = 1,
+    log=None,
+) -> Split:
+    """Read a manifest, normalise and encode its text, compute (cached) features,
+    and leave out what cannot be trained on, with a reason per line.
+
+    Args:
+        manifest: JSONL manifest path.
+        data_cfg: ``DataConfig`` (duration limits, cache folder, workers).
+        feature_cfg: ``FeatureConfig``.
+        tokenizer: ``Tokenizer``; transcripts are normalised with it.
+        time_reduction: feature frames per model output frame, to drop
+            utterances too short for their transcript under CTC.
+        log: callable taking a warning line (default: the ``asr`` logger).
+    """
+    import logging
+
+    from asr.errors import TextError
+    from asr.features import compute_features
+
+    log = log or logging.getLogger("asr").warning
+    utterances, errors = read_manifest(manifest, strict=False)
+    skipped = [str(e) for e in errors]
+    kept, labels = [], []
+    for utt in utterances:
+        try:
+            ids = tokenizer.encode(utt.text)
+        except TextError as exc:
+            skipped.append(f"{utt.audio_filepath}: {exc}")
+            continue
+        if not ids:
+            skipped.append(f"{utt.audio_filepath}: empty transcript")
+            continue
+        utt.text = tokenizer.normalize(utt.text)
+        kept.append(utt)
+        labels.append(ids)
+    results = compute_features(
+        [u.audio_filepath for u in kept], feature_cfg, data_cfg.cache_dir, data_cfg.num_workers,
+        data_cfg.min_duration, data_cfg.max_duration,
+    )
+    split = Split([], [], [], skipped)
+    for utt, ids, feats in zip(kept, labels, results):
+        if isinstance(feats, str):
+            split.skipped.append(feats)
+            continue
+        frames = -(-feats.shape[0] // time_reduction)
+        if frames < min_frames_for(ids):
+            split.skipped.append(
+                f"{utt.audio_filepath}: too fast for CTC ({frames} output frames for {len(ids)} characters)")
+            continue
+        split.utterances.append(utt)
+        split.features.append(feats)
+        split.labels.append(ids)
+    for reason in split.skipped[:10]:
+        log(f"skipped {reason}")
+    if len(split.skipped) > 10:
+        log(f"... and {len(split.skipped) - 10} more skipped lines")
+    return split
+
+
+def bucketed_batches(lengths, batch_size: int, rng=None) -> list[list[int]]:
+    """Group indices into batches of similar length.
+
+    Indices are sorted by length (with a little random jitter when ``rng`` is
+    given, so batches vary between epochs), cut into batches of ``batch_size``,
+    and the batch order shuffled.
+
+    Args:
+        lengths: frames per utterance.
+        batch_size: utterances per batch.
+        rng: ``numpy.random.Generator``, or None for a fixed order.
+    """
+    import numpy as np
+
+    lengths = np.asarray(lengths, dtype=np.float64)
+    key = lengths if rng is None else lengths * rng.uniform(0.9, 1.1, size=lengths.shape)
+    order = np.argsort(key, kind="stable")
+    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def pad_batch(features: list, labels: list | None = None):
+    """Pad one batch.
+
+    Returns:
+        ``(x, y)``: ``x = {"features": [B, T, F] float32, "feature_lengths": [B] int32}``
+        and, with labels, ``y = {"labels": [B, L] int32 (0-padded), "label_lengths": [B] int32}``.
+    """
+    import numpy as np
+
+    lengths = np.array([f.shape[0] for f in features], dtype=np.int32)
+    x = np.zeros((len(features), int(lengths.max()), features[0].shape[1]), dtype=np.float32)
+    for i, f in enumerate(features):
+        x[i, : f.shape[0]] = f
+    inputs = {"features": x, "feature_lengths": lengths}
+    if labels is None:
+        return inputs, None
+    label_lengths = np.array([len(lab) for lab in labels], dtype=np.int32)
+    y = np.zeros((len(labels), int(label_lengths.max())), dtype=np.int32)
+    for i, lab in enumerate(labels):
+        y[i, : len(lab)] = lab
+    return inputs, {"labels": y, "label_lengths": label_lengths}
+
+
+def training_dataset(split: Split, batch_size: int, seed: int):
+    """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
+
+    Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    n_mels = split.features[0].shape[1]
+    lengths = [f.shape[0] for f in split.features]
+    n_batches = -(-len(split) // batch_size)
+    epoch = [0]
+
+    def generate():
+        rng = np.random.default_rng(seed + epoch[0])
+        epoch[0] += 1
+        for batch in bucketed_batches(lengths, batch_size, rng):
+            yield pad_batch([split.features[i] for i in batch], [split.labels[i] for i in batch])
+
+    signature = (
+        {"features": tf.TensorSpec((None, None, n_mels), tf.float32),
+         "feature_lengths": tf.TensorSpec((None,), tf.int32)},
+        {"labels": tf.TensorSpec((None, None), tf.int32),
+         "label_lengths": tf.TensorSpec((None,), tf.int32)},
+    )
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)

@@ -1,0 +1,28 @@
+"""Errors that end in a clear one-line message instead of a traceback."""
+
+
+class ASRError(Exception):
+    """Base class for every error the CLI reports as one line.
+
+    The message should name the file (or config key) and the reason.
+    """
+
+
+class AudioError(ASRError):
+    """An audio file cannot be used: undecodable, empty, silent, too short or too long."""
+
+
+class ManifestError(ASRError):
+    """A manifest line is malformed or points at a missing file."""
+
+
+class TextError(ASRError):
+    """Text holds characters that the tokenizer cannot represent."""
+
+
+class ConfigError(ASRError):
+    """A config file or override is malformed or names an unknown key."""
+
+
+class ModelError(ASRError):
+    """A model path is missing or is not a model of this project."""

@@ -1,0 +1,51 @@
+"""Evaluating a recognizer on a manifest: WER, CER, real-time factor, worst utterances."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from asr.config import DataConfig
+from asr.data import load_split
+from asr.metrics import error_rates, utterance_errors
+
+
+def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | None = None,
+             worst: int = 10, batch_size: int = 32) -> dict:
+    """Transcribe every usable line of ``manifest`` and score it.
+
+    Args:
+        recognizer: an ``asr.inference.Recognizer``.
+        manifest: JSONL manifest.
+        data_cfg: limits and feature cache (default: ``DataConfig()`` without cache).
+        worst: how many of the worst utterances to list.
+        batch_size: utterances per forward pass.
+
+    Returns:
+        ``{"wer", "cer", "rtf", "utterances", "audio_seconds", "skipped",
+        "worst": [{"audio_filepath", "reference", "hypothesis", "wer", "cer"}]}``;
+        ``rtf`` is wall seconds (features + model + decoding) per audio second.
+    """
+    data_cfg = data_cfg or DataConfig(cache_dir=None)
+    start = time.perf_counter()
+    split = load_split(manifest, data_cfg, recognizer.features, recognizer.tokenizer,
+                       log=logging.getLogger("asr").warning)
+    hypotheses = recognizer.decode(recognizer.logits(split.features, batch_size))
+    elapsed = time.perf_counter() - start
+    rates = error_rates(split.texts, hypotheses)
+    rows = []
+    for utt, hyp in zip(split.utterances, hypotheses):
+        errs = utterance_errors(utt.text, hyp)
+        rows.append({"audio_filepath": utt.audio_filepath, "reference": utt.text, "hypothesis": hyp,
+                     "wer": errs["wer"], "cer": errs["cer"]})
+    rows.sort(key=lambda r: (-r["wer"], -r["cer"]))
+    seconds = split.audio_seconds
+    return {
+        **rates,
+        "rtf": elapsed / seconds if seconds else 0.0,
+        "utterances": len(split),
+        "audio_seconds": seconds,
+        "skipped": len(split.skipped),
+        "worst": [r for r in rows[:worst] if r["wer"] > 0 or r["cer"] > 0],
+    }

@@ -1,0 +1,123 @@
+"""Features: librosa log-mel with per-utterance normalisation, computed in
+worker processes and cached on disk keyed by the file and the feature config."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from asr.audio import read_audio
+from asr.config import FeatureConfig
+from asr.errors import ASRError
+
+
+def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log-mel features of one utterance.
+
+    Args:
+        audio: float32 samples at ``cfg.sample_rate``, shape ``[n]``.
+        cfg: feature settings.
+
+    Returns:
+        float32 ``[frames, cfg.n_mels]``, frames = 1 + n // hop_length
+        (librosa's centred framing with zero padding).
+    """
+    import librosa
+
+    mel = librosa.feature.melspectrogram(
+        y=audio,
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        win_length=cfg.win_length,
+        hop_length=cfg.hop_length,
+        window=cfg.window,
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
+    )
+    feats = np.log(mel + cfg.log_floor).T
+    if cfg.normalize == "utterance":
+        feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-5)
+    elif cfg.normalize != "none":
+        raise ASRError(f"features.normalize: unknown mode {cfg.normalize!r} (utterance | none)")
+    return feats.astype(np.float32)
+
+
+def config_key(cfg: FeatureConfig) -> str:
+    """A short hash of the feature settings: the cache's folder name."""
+    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _file_key(path: str) -> str:
+    stat = os.stat(path)
+    text = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _featurize(job: tuple) -> np.ndarray | str:
+    """Worker: one file → features (from cache when present), or an error message."""
+    path, cfg, cache_dir, min_duration, max_duration = job
+    try:
+        cached = Path(cache_dir) / f"{_file_key(path)}.npy" if cache_dir else None
+        if cached is not None and cached.is_file():
+            try:
+                return np.load(cached)
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is recomputed and replaced
+        audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)
+        feats = log_mel(audio, cfg)
+        if cached is not None:
+            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, feats)
+            os.replace(tmp, cached)
+        return feats
+    except ASRError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+
+
+def compute_features(
+    paths: Sequence[str],
+    cfg: FeatureConfig,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int = 1,
+    min_duration: float = 0.1,
+    max_duration: float | None = None,
+) -> list[np.ndarray | str]:
+    """Features for many files, in parallel, through the disk cache.
+
+    Args:
+        paths: audio files.
+        cfg: feature settings; the cache lives in ``cache_dir/<hash of cfg>/``.
+        cache_dir: cache root, or None for no cache.
+        workers: processes (1: compute in this process).
+        min_duration, max_duration: seconds; files outside are errors.
+
+    Returns:
+        Per path, ``[frames, n_mels]`` float32 features or a one-line error string.
+    """
+    folder = None
+    if cache_dir is not None:
+        folder = Path(cache_dir) / config_key(cfg)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "features.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration) for p in paths]
+    if workers <= 1 or len(jobs) < 16:
+        return [_featurize(job) for job in jobs]
+    # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy broken.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(_featurize, jobs, chunksize=max(1, len(jobs) // (workers * 8))))

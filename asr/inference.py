@@ -1,0 +1,153 @@
+"""Loading a trained model and transcribing audio with it.
+
+    >>> import asr
+    >>> model = asr.load("saved_models/commands")
+    >>> model.transcribe("turn_on.wav")
+    'turn on the kitchen lights'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from asr.audio import check_audio, load_audio
+from asr.config import DataConfig, FeatureConfig
+from asr.decoding import Decoder, GreedyDecoder
+from asr.errors import ASRError, ModelError
+from asr.features import log_mel
+from asr.text import Tokenizer
+
+MODEL_FILE = "model.keras"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "saved_models" / "commands"
+
+
+def resolve_model_path(path: str | os.PathLike | None) -> Path:
+    """A ``.keras`` file, a folder holding ``model.keras`` (a run or a saved
+    model folder), or None for the shipped default model."""
+    if path is None:
+        path = DEFAULT_MODEL
+        if not (path / MODEL_FILE).is_file():
+            raise ModelError(f"{path}: no default model installed; pass --model")
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"{path}: model not found")
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: not a .keras model file")
+    return path
+
+
+class Recognizer:
+    """A trained ``CTCModel`` with its tokenizer, feature settings and a decoder.
+
+    Args:
+        model: a ``CTCModel``.
+        decoder: a ``Decoder`` (default: greedy).
+        max_duration: seconds; longer audio is refused.
+    """
+
+    def __init__(self, model, decoder: Decoder | None = None, max_duration: float | None = None):
+        self.model = model
+        self.tokenizer: Tokenizer = model.tokenizer
+        self.features: FeatureConfig = model.features
+        self.decoder = decoder or GreedyDecoder(self.tokenizer)
+        self.max_duration = DataConfig.max_duration if max_duration is None else max_duration
+        self._forward = self._make_forward(model)
+
+    @staticmethod
+    def _make_forward(model):
+        """One traced graph for every batch shape on TensorFlow; Keras's predict elsewhere."""
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return model.predict_on_batch
+        import tensorflow as tf
+
+        n_mels = model.features.n_mels
+        signature = [{"features": tf.TensorSpec((None, None, n_mels), tf.float32),
+                      "feature_lengths": tf.TensorSpec((None,), tf.int32)}]
+        return tf.function(lambda x: model(x, training=False), input_signature=signature)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.features.sample_rate
+
+    def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+                  name: str = "<array>") -> np.ndarray:
+        """A file or an array → checked log-mel features ``[frames, n_mels]``.
+
+        Args:
+            audio: a path, or float samples ``[n]`` (or ``[n, channels]``, downmixed).
+            sample_rate: Hz of an array (default: the model's); resampled when different.
+        """
+        if isinstance(audio, (str, os.PathLike)):
+            name = str(audio)
+            samples = load_audio(audio, self.sample_rate)
+        else:
+            samples = np.asarray(audio, dtype=np.float32)
+            if samples.ndim == 2:
+                samples = samples.mean(axis=1)
+            rate = sample_rate or self.sample_rate
+            if rate != self.sample_rate:
+                import librosa
+
+                samples = librosa.resample(samples, orig_sr=rate, target_sr=self.sample_rate, res_type="soxr_hq")
+        check_audio(samples, self.sample_rate, name, max_duration=self.max_duration)
+        return log_mel(samples, self.features)
+
+    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """Per-utterance logits ``[T'_i, V]`` for features ``[T_i, F]``, batched by length."""
+        from asr.data import bucketed_batches, pad_batch
+
+        out: list = [None] * len(features)
+        for batch in bucketed_batches([f.shape[0] for f in features], batch_size):
+            x, _ = pad_batch([features[i] for i in batch])
+            pred = self._forward(x)
+            logits, lengths = np.asarray(pred["logits"]), np.asarray(pred["lengths"])
+            for row, i in enumerate(batch):
+                out[i] = logits[row, : lengths[row]]
+        return out
+
+    def decode(self, logits: Sequence[np.ndarray]) -> list[str]:
+        """Per-utterance logits → transcripts with this recognizer's decoder."""
+        return [self.decoder(x[None], [x.shape[0]])[0] for x in logits]
+
+    def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> str:
+        """Transcribe one file or one array of samples (see ``featurize``)."""
+        return self.decode(self.logits([self.featurize(audio, sample_rate)]))[0]
+
+    def transcribe_files(self, paths: Iterable[str]) -> Iterable[tuple[str, str | None, str | None]]:
+        """Yield ``(path, text, error)`` per file; a bad file gives an error and the rest go on."""
+        for path in paths:
+            try:
+                yield path, self.transcribe(path), None
+            except ASRError as exc:
+                yield path, None, str(exc)
+
+
+def load(path: str | os.PathLike | None = None, **kwargs) -> Recognizer:
+    """Load a trained model for transcription.
+
+    Args:
+        path: a ``.keras`` file or a folder holding ``model.keras``; None for the
+            shipped default model.
+        **kwargs: passed to ``Recognizer``.
+    """
+    path = resolve_model_path(path)
+    import keras
+
+    import asr.model  # noqa: F401  (registers the custom layers)
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{path}: cannot load model ({reason[:160]})") from None
+    if not isinstance(model, asr.model.CTCModel):
+        raise ModelError(f"{path}: not a model of this toolkit (found {type(model).__name__})")
+    return Recognizer(model, **kwargs)

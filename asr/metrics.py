@@ -1,0 +1,32 @@
+"""Error rates through jiwer: WER over words, CER over characters."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jiwer
+
+
+def _safe(texts: Sequence[str]) -> list[str]:
+    # jiwer refuses empty references; a lone space scores as zero words or characters.
+    return [t if t.strip() else " " for t in texts]
+
+
+def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    """Corpus-level ``{"wer", "cer"}`` as fractions (0.05 is 5 %)."""
+    if len(references) != len(hypotheses):
+        raise ValueError("references and hypotheses differ in count")
+    if not references:
+        return {"wer": 0.0, "cer": 0.0}
+    refs, hyps = _safe(references), _safe(hypotheses)
+    words = jiwer.process_words(refs, hyps)
+    chars = jiwer.process_characters(refs, hyps)
+    return {"wer": float(words.wer), "cer": float(chars.cer)}
+
+
+def utterance_errors(reference: str, hypothesis: str) -> dict[str, float]:
+    """``{"wer", "cer", "word_errors", "ref_words"}`` for one utterance."""
+    words = jiwer.process_words(_safe([reference]), _safe([hypothesis]))
+    errors = words.substitutions + words.deletions + words.insertions
+    return {"wer": float(words.wer), "cer": float(jiwer.cer(_safe([reference]), _safe([hypothesis]))),
+            "word_errors": int(errors), "ref_words": len(reference.split())}

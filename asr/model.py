@@ -1,0 +1,208 @@
+"""The acoustic model: an encoder (strided conv front end + BiLSTM stack) and a
+CTC head, with the CTC loss in ``compute_loss``.
+
+Shapes: B batch, T feature frames, F mel bins, T' encoder frames (T divided by
+the conv strides), V vocabulary size with the blank.
+
+Every batch carries its true lengths. The conv layers zero what lies past a
+sequence's end and the LSTMs take a right-padded mask, so padding never changes
+a real frame's output in either direction.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from asr.config import FeatureConfig, ModelConfig
+from asr.text import Tokenizer
+
+PACKAGE = "asr"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LengthMask(layers.Layer):
+    """``(x [B, T, C], lengths [B])`` → boolean mask ``[B, T]``, True on real frames."""
+
+    def call(self, x, lengths):
+        steps = ops.arange(ops.shape(x)[1], dtype="int32")
+        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+
+    def compute_output_spec(self, x, lengths):
+        return keras.KerasTensor(x.shape[:2], dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedConv1D(layers.Layer):
+    """Strided 1-D convolution that ignores padding.
+
+    Inputs past each sequence's length are zeroed, the sequence is padded by
+    ``kernel_size // 2`` zeros on both sides explicitly (TF's ``same`` padding
+    shifts with the padded length), and outputs past the new length are zeroed.
+
+    Args:
+        filters: output channels.
+        kernel_size: frames.
+        strides: time reduction factor.
+        activation: Keras activation name.
+
+    Call: ``(x [B, T, C], lengths [B] int32)`` → ``(y [B, T', filters], lengths' [B])``
+    with ``lengths' = (lengths - 1) // strides + 1`` for odd kernels.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, activation: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.activation = activation
+        self.pad = kernel_size // 2
+        self.conv = layers.Conv1D(filters, kernel_size, strides=strides, padding="valid",
+                                  activation=activation, name="conv")
+
+    def build(self, x_shape, lengths_shape=None):
+        self.conv.build((x_shape[0], None, x_shape[-1]))
+
+    def output_lengths(self, lengths):
+        return (lengths + 2 * self.pad - self.kernel_size) // self.strides + 1
+
+    def call(self, x, lengths):
+        lengths = ops.cast(lengths, "int32")
+        x = x * ops.cast(LengthMask()(x, lengths)[..., None], x.dtype)
+        x = ops.pad(x, [[0, 0], [self.pad, self.pad], [0, 0]])
+        y = self.conv(x)
+        out_lengths = self.output_lengths(lengths)
+        y = y * ops.cast(LengthMask()(y, out_lengths)[..., None], y.dtype)
+        return y, out_lengths
+
+    def compute_output_spec(self, x, lengths):
+        steps = x.shape[1]
+        if steps is not None:
+            steps = (steps + 2 * self.pad - self.kernel_size) // self.strides + 1
+        return (keras.KerasTensor((x.shape[0], steps, self.filters), dtype=x.dtype),
+                keras.KerasTensor(lengths.shape, dtype="int32"))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "activation": self.activation}
+
+
+def build_encoder(cfg: ModelConfig, n_mels: int, name: str = "encoder") -> keras.Model:
+    """The encoder as a functional model.
+
+    Inputs: ``features [B, T, n_mels]`` float32, ``feature_lengths [B]`` int32.
+    Outputs: ``(encoded [B, T', 2 * lstm_units], encoded_lengths [B])``.
+    """
+    features = keras.Input((None, n_mels), name="features")
+    lengths = keras.Input((), dtype="int32", name="feature_lengths")
+    x, x_lengths = features, lengths
+    for i, channels in enumerate(cfg.conv_channels):
+        x, x_lengths = MaskedConv1D(channels, cfg.conv_kernel, cfg.conv_stride, name=f"conv{i}")(x, x_lengths)
+        x = layers.Dropout(cfg.dropout, name=f"conv{i}_dropout")(x)
+    mask = LengthMask(name="mask")(x, x_lengths)
+    for i in range(cfg.lstm_layers):
+        # cuDNN conditions: tanh/sigmoid, no recurrent dropout, unroll off, bias on, right-padded mask.
+        lstm = layers.LSTM(cfg.lstm_units, return_sequences=True, use_cudnn="auto", name=f"lstm{i}")
+        x = layers.Bidirectional(lstm, name=f"bilstm{i}")(x, mask=mask)
+        x = layers.Dropout(cfg.dropout, name=f"bilstm{i}_dropout")(x)
+    return keras.Model([features, lengths], [x, x_lengths], name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CTCModel(keras.Model):
+    """Encoder + CTC head (a Dense layer to ``V`` logits, blank at id 0).
+
+    The tokenizer's characters and the feature settings are constructor
+    arguments, so they are saved inside every ``.keras`` file.
+
+    Args:
+        encoder: a model from ``build_encoder``.
+        characters: the tokenizer alphabet (without the blank).
+        feature_config: ``FeatureConfig`` fields as a dict.
+
+    Call: ``{"features": [B, T, F], "feature_lengths": [B]}`` →
+    ``{"logits": [B, T', V], "lengths": [B]}``.
+    """
+
+    def __init__(self, encoder: keras.Model, characters: str, feature_config: dict, **kwargs):
+        features = keras.Input((None, encoder.inputs[0].shape[-1]), name="features")
+        lengths = keras.Input((), dtype="int32", name="feature_lengths")
+        encoded, encoded_lengths = encoder([features, lengths])
+        vocab_size = len(characters) + 1
+        logits = layers.Dense(vocab_size, name="ctc_head")(encoded)
+        super().__init__(
+            inputs={"features": features, "feature_lengths": lengths},
+            outputs={"logits": logits, "lengths": encoded_lengths},
+            **kwargs,
+        )
+        self.encoder = encoder
+        self.characters = characters
+        self.feature_config = dict(feature_config)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.characters)
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(**self.feature_config)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean CTC loss over the batch, using the true label and output lengths.
+
+        ``y``: ``{"labels": [B, L] int32 (padded with 0), "label_lengths": [B]}``.
+        """
+        per_utterance = ctc_loss(y["labels"], y["label_lengths"], y_pred["logits"], y_pred["lengths"])
+        loss = ops.mean(per_utterance)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "characters": self.characters,
+            "feature_config": self.feature_config,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+def ctc_loss(labels, label_lengths, logits, logit_lengths):
+    """Per-utterance CTC negative log-likelihood, blank at id 0.
+
+    Args:
+        labels: ``[B, L]`` int ids, padded past ``label_lengths``.
+        label_lengths: ``[B]``.
+        logits: ``[B, T', V]`` unnormalised scores.
+        logit_lengths: ``[B]`` true frame counts of ``logits``.
+
+    Returns:
+        ``[B]`` float losses (nats).
+    """
+    return ops.ctc_loss(
+        ops.cast(labels, "int32"),
+        ops.cast(logits, "float32"),
+        ops.cast(label_lengths, "int32"),
+        ops.cast(logit_lengths, "int32"),
+        mask_index=0,
+    )
+
+
+def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer) -> CTCModel:
+    """Encoder + CTC head from the config, carrying its tokenizer and feature settings."""
+    import dataclasses
+
+    encoder = build_encoder(model_cfg, feature_cfg.n_mels)
+    return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), name="ctc_asr")
+
+
+def time_reduction(model_cfg: ModelConfig) -> int:
+    """How many feature frames make one output frame."""
+    return model_cfg.conv_stride ** len(model_cfg.conv_channels)

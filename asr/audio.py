@@ -83,14 +83,19 @@ def check_audio(
     bad = ~np.isfinite(audio)
     if bad.any():
         raise AudioError(f"{name}: {int(bad.sum())} NaN or infinite samples")
-    duration = audio.size / sample_rate
+    check_duration(audio.size / sample_rate, name, min_duration, max_duration)
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise AudioError(f"{name}: silent (peak below {SILENCE_PEAK})")
+    return audio
+
+
+def check_duration(duration: float, name: str, min_duration: float = 0.1,
+                   max_duration: float | None = None) -> None:
+    """Refuse a duration (seconds) outside ``[min_duration, max_duration]``."""
     if duration < min_duration:
         raise AudioError(f"{name}: too short ({duration:.3f} s < {min_duration} s)")
     if max_duration is not None and duration > max_duration:
         raise AudioError(f"{name}: too long ({duration:.1f} s > {max_duration} s)")
-    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
-        raise AudioError(f"{name}: silent (peak below {SILENCE_PEAK})")
-    return audio
 
 
 def read_audio(

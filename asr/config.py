@@ -77,6 +77,19 @@ class ModelConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-time feature augmentation (off at evaluation)."""
+
+    enabled: bool = True
+    mel_warp: float = 0.1  # mel axis stretched by exp(U(-w, w)): vocal-tract-length-like
+    freq_masks: int = 2  # SpecAugment frequency masks per utterance
+    freq_mask_width: int = 12  # mel bins, at most
+    time_masks: int = 2
+    time_mask_width: int = 20  # frames, at most
+    time_mask_max_fraction: float = 0.1  # of the utterance, at most
+
+
+@dataclass
 class TrainConfig:
     """Optimisation, schedule, checkpointing and stopping."""
 
@@ -89,6 +102,7 @@ class TrainConfig:
     early_stopping_patience: int = 5  # epochs without dev WER improvement
     seed: int = 0
     log_every_steps: int = 50  # TensorBoard scalar frequency
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -111,6 +125,32 @@ class Config:
     @property
     def resolved_run_dir(self) -> str:
         return self.run_dir or str(Path("runs") / self.name)
+
+
+# Allowed ranges [low, high] (None: unbounded) of numeric settings, checked on load.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "corpus.n_train": (0, None), "corpus.n_dev": (0, None), "corpus.n_test": (0, None),
+    "data.min_duration": (0, None), "data.max_duration": (0, None), "data.num_workers": (1, None),
+    "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
+    "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),
+    "features.log_floor": (1e-12, None),
+    "model.conv_kernel": (1, None), "model.conv_stride": (1, None), "model.lstm_units": (1, None),
+    "model.lstm_layers": (0, None), "model.dropout": (0, 0.95),
+    "train.epochs": (1, None), "train.batch_size": (1, None), "train.learning_rate": (1e-9, None),
+    "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),
+    "train.early_stopping_patience": (1, None), "train.log_every_steps": (1, None),
+    "train.augment.mel_warp": (0, 0.5), "train.augment.freq_masks": (0, None),
+    "train.augment.freq_mask_width": (0, None), "train.augment.time_masks": (0, None),
+    "train.augment.time_mask_width": (0, None), "train.augment.time_mask_max_fraction": (0, 1),
+}
+
+
+def _check_range(value: Any, where: str) -> None:
+    low, high = RANGES.get(where, (None, None))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ConfigError(f"{where}: {value!r} is out of range (must be {bounds})")
 
 
 def _check_value(value: Any, hint: Any, where: str) -> Any:
@@ -165,6 +205,8 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
         )
     prefix = "" if where == "config" else f"{where}."
     kwargs = {k: _check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    for key, value in kwargs.items():
+        _check_range(value, f"{prefix}{key}")
     return cls(**kwargs)
 
 
@@ -186,7 +228,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            if node.get(part) is None:  # absent, or left empty in the YAML
+                node[part] = {}
+            node = node[part]
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {part} is not a section")
         node[parts[-1]] = value

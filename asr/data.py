@@ -284,11 +284,18 @@ def pad_batch(features: list, labels: list | None = None):
     return inputs, {"labels": y, "label_lengths": label_lengths}
 
 
-def training_dataset(split: Split, batch_size: int, seed: int):
+def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
+
+    Args:
+        split: the training utterances.
+        batch_size: utterances per batch.
+        seed: epoch ``k`` of this dataset shuffles (and augments) with ``seed + k``.
+        augment_cfg: ``AugmentConfig``; applied per utterance when enabled.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
     """
+    from asr.augment import augment
     import numpy as np
     import tensorflow as tf
 
@@ -301,7 +308,10 @@ def training_dataset(split: Split, batch_size: int, seed: int):
         rng = np.random.default_rng(seed + epoch[0])
         epoch[0] += 1
         for batch in bucketed_batches(lengths, batch_size, rng):
-            yield pad_batch([split.features[i] for i in batch], [split.labels[i] for i in batch])
+            feats = [split.features[i] for i in batch]
+            if augment_cfg is not None and augment_cfg.enabled:
+                feats = [augment(f, augment_cfg, rng) for f in feats]
+            yield pad_batch(feats, [split.labels[i] for i in batch])
 
     signature = (
         {"features": tf.TensorSpec((None, None, n_mels), tf.float32),

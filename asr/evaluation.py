@@ -8,6 +8,7 @@ import time
 
 from asr.config import DataConfig
 from asr.data import load_split
+from asr.errors import ASRError
 from asr.metrics import error_rates, utterance_errors
 
 
@@ -31,6 +32,8 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
     start = time.perf_counter()
     split = load_split(manifest, data_cfg, recognizer.features, recognizer.tokenizer,
                        log=logging.getLogger("asr").warning)
+    if not len(split):
+        raise ASRError(f"{manifest}: no usable utterances ({len(split.skipped)} skipped)")
     hypotheses = recognizer.decode(recognizer.logits(split.features, batch_size))
     elapsed = time.perf_counter() - start
     rates = error_rates(split.texts, hypotheses)

@@ -8,13 +8,14 @@ import hashlib
 import json
 import multiprocessing
 import os
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from asr.audio import read_audio
+from asr.audio import check_duration, read_audio
 from asr.config import FeatureConfig
 from asr.errors import ASRError
 
@@ -70,17 +71,21 @@ def _featurize(job: tuple) -> np.ndarray | str:
     """Worker: one file → features (from cache when present), or an error message."""
     path, cfg, cache_dir, min_duration, max_duration = job
     try:
-        cached = Path(cache_dir) / f"{_file_key(path)}.npy" if cache_dir else None
+        cached = Path(cache_dir) / f"{_file_key(path)}.npz" if cache_dir else None
         if cached is not None and cached.is_file():
             try:
-                return np.load(cached)
-            except (OSError, ValueError):
+                with np.load(cached) as entry:
+                    feats, samples = entry["features"], int(entry["samples"])
+                # the limits may have changed since the entry was written
+                check_duration(samples / cfg.sample_rate, path, min_duration, max_duration)
+                return feats
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 pass  # a damaged cache entry is recomputed and replaced
         audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)
         feats = log_mel(audio, cfg)
         if cached is not None:
-            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, feats)
+            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, features=feats, samples=np.int64(audio.size))
             os.replace(tmp, cached)
         return feats
     except ASRError as exc:

@@ -82,7 +82,9 @@ class Recognizer:
         """A file or an array → checked log-mel features ``[frames, n_mels]``.
 
         Args:
-            audio: a path, or float samples ``[n]`` (or ``[n, channels]``, downmixed).
+            audio: a path, or float samples ``[n]``; two-dimensional arrays are
+                downmixed, taking the smaller axis as channels (``[n, channels]``
+                as soundfile reads, or ``[channels, n]`` as librosa does).
             sample_rate: Hz of an array (default: the model's); resampled when different.
         """
         if isinstance(audio, (str, os.PathLike)):
@@ -91,7 +93,7 @@ class Recognizer:
         else:
             samples = np.asarray(audio, dtype=np.float32)
             if samples.ndim == 2:
-                samples = samples.mean(axis=1)
+                samples = samples.mean(axis=int(np.argmin(samples.shape)))
             rate = sample_rate or self.sample_rate
             if rate != self.sample_rate:
                 import librosa

@@ -57,7 +57,7 @@ def _ordinal(words: str) -> str:
 
 def _spell_number(match: re.Match) -> str:
     integer, fraction, suffix = match.group(1).replace(",", ""), match.group(2), match.group(3)
-    if len(integer) > 15:  # a code or an ID: read digit by digit
+    if len(integer) > 15 or (len(integer) > 1 and integer[0] == "0"):  # a code: digit by digit
         words = " ".join(_ONES[int(d)] for d in integer)
     else:
         words = number_to_words(int(integer))
@@ -68,7 +68,7 @@ def _spell_number(match: re.Match) -> str:
     return f" {words} "
 
 
-_NUMBER = re.compile(r"(\d[\d,]*\d|\d)(?:\.(\d+))?(st|nd|rd|th)?\b")
+_NUMBER = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:(st|nd|rd|th)\b)?")
 _SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "@": " at ", "°": " degrees "}
 
 

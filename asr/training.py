@@ -164,7 +164,7 @@ def train(cfg: Config, resume: bool = False) -> dict:
                  f"{len(splits[name].skipped)} skipped")
     train_split, dev_split = splits["train"], splits["dev"]
 
-    dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed)
+    dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed, cfg.train.augment)
     steps = int(dataset.cardinality())
     if state is None:
         model = build_model(cfg.model, cfg.features, tokenizer)
@@ -173,7 +173,8 @@ def train(cfg: Config, resume: bool = False) -> dict:
     else:
         model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras", safe_mode=True)
         initial_epoch = int(state["epoch"])
-        dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch)
+        dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
+                                   cfg.train.augment)
         log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations)})")
 
     logs_dir = run_dir / "logs"

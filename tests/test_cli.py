@@ -1,0 +1,171 @@
+"""The ``asr`` command line (through subprocesses) and the ``asr.load`` Python API,
+on the shared tiny trained run."""
+
+import json
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+import asr
+from asr.errors import ModelError
+from conftest import N_TEST, copy_run
+
+
+def wav_paths(corpus, split, n):
+    return [str(corpus.dir / row["audio_filepath"]) for row in corpus.rows[split][:n]]
+
+
+def stderr_lines(result):
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = stderr_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("asr: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("synth", "train", "evaluate", "transcribe"):
+        assert command in result.stdout
+    sub = cli("transcribe", "--help")
+    assert sub.returncode == 0 and "--format" in sub.stdout and "--model" in sub.stdout
+
+
+def test_no_command_is_a_usage_error(cli):
+    result = cli()
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_transcribe_one_file_prints_its_text(cli, corpus, trained_run, recognizer):
+    (path,) = wav_paths(corpus, "test", 1)
+    result = cli("transcribe", "--model", trained_run.run_dir, path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    # one line: the transcript alone, the same as the Python API gives
+    assert result.stdout.splitlines() == [recognizer.transcribe(path)]
+
+
+def test_transcribe_json_prints_one_object_per_file(cli, corpus, trained_run, recognizer):
+    paths = wav_paths(corpus, "test", 2)
+    result = cli("transcribe", "--model", trained_run.run_dir, "--format", "json", *paths)
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(objects) == 2
+    for obj, path in zip(objects, paths):
+        assert set(obj) == {"file", "text"}
+        assert obj["file"] == path
+        assert obj["text"] == recognizer.transcribe(path)
+
+
+def test_transcribe_batch_with_bad_files(cli, corpus, trained_run, recognizer, tmp_path):
+    good = wav_paths(corpus, "test", 2)
+    garbage = tmp_path / "garbage_input.wav"
+    garbage.write_bytes(b"this is not audio at all" * 50)
+    missing = tmp_path / "missing_input.wav"
+    result = cli("transcribe", "--model", trained_run.run_dir, good[0], garbage, missing, good[1])
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    # the good files are still transcribed, in order, as "path<TAB>text"
+    assert result.stdout.splitlines() == [f"{p}\t{recognizer.transcribe(p)}" for p in good]
+    errors = stderr_lines(result)
+    assert len(errors) == 2, result.stderr
+    assert all(line.startswith("asr: error: ") for line in errors)
+    assert "garbage_input.wav" in errors[0]
+    assert "missing_input.wav" in errors[1]
+
+
+def test_evaluate_json(cli, corpus, trained_run, recognizer):
+    result = cli("evaluate", "--model", trained_run.run_dir, "--manifest", corpus.test, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    for key in ("wer", "cer", "rtf", "utterances"):
+        assert key in report
+    assert report["utterances"] == N_TEST
+    assert report["rtf"] > 0
+    assert report["audio_seconds"] == pytest.approx(sum(r["duration"] for r in corpus.rows["test"]))
+    # the same numbers as scoring the Python API's transcripts
+    from asr.metrics import error_rates
+
+    refs = [r["text"] for r in corpus.rows["test"]]
+    hyps = [recognizer.transcribe(str(corpus.dir / r["audio_filepath"])) for r in corpus.rows["test"]]
+    expected = error_rates(refs, hyps)
+    assert report["wer"] == pytest.approx(expected["wer"])
+    assert report["cer"] == pytest.approx(expected["cer"])
+
+
+def test_train_unknown_set_key(cli, tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text(f"name: x\nrun_dir: {tmp_path / 'run'}\nmodel:\n  lstm_units: 8\n", encoding="utf-8")
+    result = cli("train", "--config", config, "--set", "model.no_such_key=3")
+    assert_one_line_error(result, "model.no_such_key")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_existing_run_dir(cli, trained_run, tmp_path):
+    run = copy_run(trained_run.run_dir, tmp_path / "existing")
+    before = (run / "model.keras").read_bytes()
+    result = cli("train", "--config", run / "config.yaml", "--set", f"run_dir={run}")
+    assert_one_line_error(result, str(run), "--resume")
+    assert (run / "model.keras").read_bytes() == before
+
+
+# ----------------------------------------------------------------------------
+# Python API
+# ----------------------------------------------------------------------------
+
+
+def test_api_transcribes_an_8khz_array(corpus, trained_run, tmp_path):
+    recognizer = asr.load(trained_run.run_dir)
+    (path,) = wav_paths(corpus, "test", 1)
+    audio16, rate = sf.read(path, dtype="float32")
+    assert rate == 16000
+    audio8 = librosa.resample(audio16, orig_sr=16000, target_sr=8000, res_type="soxr_hq")
+
+    text = recognizer.transcribe(audio8, sample_rate=8000)
+    assert isinstance(text, str)
+    # resampled back to the model's 16 kHz: about as many frames as the 16 kHz original
+    feats = recognizer.featurize(audio8, sample_rate=8000)
+    assert feats.shape[1] == trained_run.cfg.features.n_mels
+    assert abs(feats.shape[0] - (1 + len(audio16) // 160)) <= 1
+    # without the rate the array is taken as 16 kHz: half the frames
+    assert recognizer.featurize(audio8).shape[0] == 1 + len(audio8) // 160
+    # same result as the same samples in an 8 kHz file, and as a stereo array
+    wav8 = tmp_path / "eight_k.wav"
+    sf.write(str(wav8), audio8, 8000, subtype="FLOAT")
+    assert recognizer.transcribe(str(wav8)) == text
+    np.testing.assert_allclose(recognizer.featurize(str(wav8)), feats, atol=1e-5)
+    stereo = np.stack([audio8, audio8], axis=1)
+    assert recognizer.transcribe(stereo, sample_rate=8000) == text
+
+
+def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
+    from asr.errors import AudioError
+
+    recognizer = asr.load(trained_run.run_dir)
+    with pytest.raises(AudioError):
+        recognizer.transcribe(np.zeros(16000, np.float32))  # silent
+    with pytest.raises(AudioError):
+        recognizer.transcribe(np.full(16000, np.nan, np.float32))
+    with pytest.raises(ModelError, match="nowhere"):
+        asr.load(tmp_path / "nowhere")
+    not_keras = tmp_path / "model.h5"
+    not_keras.write_bytes(b"x")
+    with pytest.raises(ModelError):
+        asr.load(not_keras)
+    broken = tmp_path / "broken" / "model.keras"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a zip file")
+    with pytest.raises(ModelError, match="cannot load"):
+        asr.load(broken.parent)

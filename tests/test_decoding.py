@@ -1,0 +1,144 @@
+"""Greedy CTC decoding and the WER/CER metrics."""
+
+import numpy as np
+import pytest
+
+from asr.decoding import GreedyDecoder, greedy_ids
+from asr.metrics import error_rates, utterance_errors
+from asr.text import Tokenizer
+
+V = 6
+
+
+def one_hot(frames, vocab=V, noise_seed=None):
+    """Scores [T, V] whose argmax per frame is ``frames``."""
+    scores = np.zeros((len(frames), vocab), np.float32)
+    if noise_seed is not None:
+        scores += np.random.default_rng(noise_seed).uniform(-1, 1, scores.shape).astype(np.float32)
+    scores[np.arange(len(frames)), frames] = 5.0
+    return scores
+
+
+@pytest.mark.parametrize("frames, expected", [
+    ([1, 1, 1, 2, 2, 3], [1, 2, 3]),            # repeats merged
+    ([0, 1, 1, 0, 0, 2, 0], [1, 2]),            # blanks dropped
+    ([1, 0, 1], [1, 1]),                        # a blank separates a real repeat ("aa")
+    ([1, 1, 0, 1, 1, 0, 0, 1], [1, 1, 1]),
+    ([0, 0, 0, 0], []),                         # all blank → nothing
+    ([4], [4]),
+    ([2, 3, 2, 3], [2, 3, 2, 3]),
+])
+def test_greedy_ids(frames, expected):
+    assert greedy_ids(one_hot(frames, noise_seed=len(frames)), len(frames)) == expected
+
+
+def test_greedy_ids_length_cuts_trailing_frames():
+    frames = [1, 0, 2, 3, 3, 5, 5]
+    scores = one_hot(frames)
+    assert greedy_ids(scores, 3) == [1, 2]
+    assert greedy_ids(scores, 4) == [1, 2, 3]
+    assert greedy_ids(scores, 0) == []
+    assert greedy_ids(scores, len(frames)) == [1, 2, 3, 5]
+
+
+def test_greedy_ids_other_blank():
+    assert greedy_ids(one_hot([3, 1, 3, 1, 1, 3]), 6, blank_id=3) == [1, 1]
+
+
+def test_greedy_ids_on_log_probabilities():
+    scores = one_hot([2, 2, 0, 4])
+    log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+    assert greedy_ids(log_probs, 4) == [2, 4]
+
+
+def frames_for(tokenizer, text, repeat=2):
+    """Frames spelling ``text``: each character ``repeat`` times, a blank between."""
+    frames = []
+    for ch in text:
+        frames += [tokenizer.encode(ch, normalize=False)[0]] * repeat + [0]
+    return frames
+
+
+def test_greedy_decoder_batch():
+    tok = Tokenizer()
+    texts = ["hello world", "aa", "ok"]
+    rows = [frames_for(tok, t) for t in texts]
+    T = max(map(len, rows)) + 5
+    logits = np.zeros((len(rows), T, tok.vocab_size), np.float32)
+    rng = np.random.default_rng(0)
+    for i, frames in enumerate(rows):
+        logits[i] = rng.uniform(-1, 1, (T, tok.vocab_size))  # padding frames: arbitrary scores
+        logits[i, np.arange(len(frames)), frames] = 10.0
+    lengths = [len(r) for r in rows]
+    assert GreedyDecoder(tok)(logits, lengths) == texts
+
+
+def test_greedy_decoder_collapses_stray_spaces():
+    tok = Tokenizer()
+    space = tok.encode(" ", normalize=False)[0]
+    frames = [space, 0] + frames_for(tok, "a") + [space, 0, space] + frames_for(tok, "b") + [space]
+    logits = one_hot(frames, vocab=tok.vocab_size)[None]
+    assert GreedyDecoder(tok)(logits, [len(frames)]) == ["a b"]
+
+
+def test_greedy_decoder_all_blank_gives_empty_text():
+    tok = Tokenizer()
+    logits = one_hot([0] * 8, vocab=tok.vocab_size)[None]
+    assert GreedyDecoder(tok)(logits, [8]) == [""]
+
+
+# ----------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------
+
+
+def test_one_substitution_in_four_words():
+    # "down" → "up": no letters in common, 2 substitutions + 2 deletions over 16 characters
+    rates = error_rates(["the cat sat down"], ["the cat sat up"])
+    assert rates["wer"] == pytest.approx(1 / 4)
+    assert rates["cer"] == pytest.approx(4 / 16)
+
+
+def test_perfect_match():
+    assert error_rates(["turn on the lights", "two"], ["turn on the lights", "two"]) == {"wer": 0.0, "cer": 0.0}
+
+
+def test_corpus_level_rates_pool_the_edits():
+    # 1 substitution (b→x) + 1 insertion (f) over 5 reference words;
+    # characters: 1 substitution + 2 insertions (" f") over 5 + 3 = 8 characters
+    rates = error_rates(["a b c", "d e"], ["a x c", "d e f"])
+    assert rates["wer"] == pytest.approx(2 / 5)
+    assert rates["cer"] == pytest.approx(3 / 8)
+
+
+def test_deletion_and_insertion():
+    # "one two three" → "one three": one deletion in 3 words
+    assert error_rates(["one two three"], ["one three"])["wer"] == pytest.approx(1 / 3)
+    # "one" → "one one one": two insertions over 1 word
+    assert error_rates(["one"], ["one one one"])["wer"] == pytest.approx(2.0)
+
+
+def test_empty_hypothesis_is_all_deletions():
+    rates = error_rates(["one two three"], [""])
+    assert rates["wer"] == pytest.approx(1.0)
+    assert rates["cer"] == pytest.approx(1.0)
+    # mixed with a correct utterance: 3 deleted words out of 5
+    rates = error_rates(["one two three", "four five"], ["", "four five"])
+    assert rates["wer"] == pytest.approx(3 / 5)
+
+
+def test_error_rates_input_checks():
+    with pytest.raises(ValueError):
+        error_rates(["a"], ["a", "b"])
+    assert error_rates([], []) == {"wer": 0.0, "cer": 0.0}
+
+
+def test_utterance_errors():
+    errs = utterance_errors("a b c d", "a x c")  # one substitution, one deletion
+    assert errs["word_errors"] == 2
+    assert errs["ref_words"] == 4
+    assert errs["wer"] == pytest.approx(0.5)
+    # "abcd" letters: b→x is one substitution, "d" and the space before it deleted: 3 of 7
+    assert errs["cer"] == pytest.approx(3 / 7)
+    empty = utterance_errors("hello there", "")
+    assert empty["word_errors"] == 2 and empty["wer"] == pytest.approx(1.0) and empty["cer"] == pytest.approx(1.0)

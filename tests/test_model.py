@@ -1,0 +1,239 @@
+"""The acoustic model: shapes, padding invariance, CTC loss, .keras round trip, cuDNN eligibility."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from asr.config import FeatureConfig, ModelConfig
+from asr.model import CTCModel, build_model, ctc_loss, time_reduction
+from asr.text import Tokenizer
+
+N_MELS = 12
+FEATURES = FeatureConfig(n_mels=N_MELS)
+TOKENIZER = Tokenizer()
+
+CONFIGS = {
+    "two-convs": ModelConfig(conv_channels=[8, 8], conv_kernel=5, conv_stride=2, lstm_units=8, lstm_layers=2,
+                             dropout=0.1),
+    "three-convs-k3": ModelConfig(conv_channels=[6, 6, 6], conv_kernel=3, conv_stride=2, lstm_units=6,
+                                  lstm_layers=1, dropout=0.0),
+    "no-convs": ModelConfig(conv_channels=[], lstm_units=8, lstm_layers=2, dropout=0.1),
+}
+
+
+@pytest.fixture(scope="module")
+def models():
+    """The configs' models with every weight perturbed: fresh models have zero
+    biases, which would let a zero input keep an LSTM state at zero and hide
+    padding leaks that a trained model would show."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    built = {}
+    for name, cfg in CONFIGS.items():
+        model = build_model(cfg, FEATURES, TOKENIZER)
+        model.set_weights([w + rng.normal(0.0, 0.2, w.shape).astype(w.dtype) for w in model.get_weights()])
+        built[name] = model
+    return built
+
+
+def expected_length(length: int, cfg: ModelConfig) -> int:
+    for _ in cfg.conv_channels:
+        length = (length - 1) // cfg.conv_stride + 1
+    return length
+
+
+def forward(model, features, lengths):
+    out = model({"features": np.asarray(features, np.float32), "feature_lengths": np.asarray(lengths, np.int32)},
+                training=False)
+    return np.asarray(out["logits"]), np.asarray(out["lengths"])
+
+
+def iter_lstms(model):
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.LSTM):
+            found.append(layer)
+    return found
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_output_shapes_and_lengths(models, name):
+    cfg, model = CONFIGS[name], models[name]
+    rng = np.random.default_rng(1)
+    lengths = [57, 1, 30, 64, 2, 33]
+    x = rng.standard_normal((len(lengths), max(lengths), N_MELS)).astype(np.float32)
+    logits, out_lengths = forward(model, x, lengths)
+    assert logits.shape == (len(lengths), expected_length(max(lengths), cfg), TOKENIZER.vocab_size)
+    assert out_lengths.tolist() == [expected_length(n, cfg) for n in lengths]
+    assert np.isfinite(logits).all()
+
+
+def test_time_reduction():
+    assert time_reduction(CONFIGS["two-convs"]) == 4
+    assert time_reduction(CONFIGS["three-convs-k3"]) == 8
+    assert time_reduction(CONFIGS["no-convs"]) == 1
+
+
+def test_model_carries_tokenizer_and_features(models):
+    model = models["two-convs"]
+    assert isinstance(model, CTCModel)
+    assert model.characters == TOKENIZER.characters
+    assert model.tokenizer == TOKENIZER
+    assert model.features == FEATURES
+    assert model.feature_config == dataclasses.asdict(FEATURES)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_padding_does_not_change_real_frames_or_loss(models, name):
+    """An utterance alone vs. in a padded batch whose padding is random garbage:
+    same logits on its real frames and same CTC loss, forwards and backwards."""
+    model = models[name]
+    rng = np.random.default_rng(7)
+    n = 37
+    utt = rng.standard_normal((n, N_MELS)).astype(np.float32)
+    labels = np.array([[3, 4, 4, 5]], np.int32)
+
+    alone, alone_len = forward(model, utt[None], [n])
+
+    total = 61
+    batch = rng.standard_normal((3, total, N_MELS)).astype(np.float32) * 3.0  # garbage everywhere...
+    batch[1, :n] = utt  # ...except our utterance's real frames
+    lengths = [total, n, 45]
+    padded, padded_len = forward(model, batch, lengths)
+
+    m = int(alone_len[0])
+    assert int(padded_len[1]) == m
+    assert padded.shape[1] > m  # the padded version really has extra frames
+    np.testing.assert_allclose(padded[1, :m], alone[0, :m], atol=1e-5)
+
+    batch_labels = np.array([[1, 2, 3, 4], [3, 4, 4, 5], [6, 7, 0, 0]], np.int32)
+    loss_alone = np.asarray(ctc_loss(labels, [4], alone, alone_len))
+    loss_padded = np.asarray(ctc_loss(batch_labels, [4, 4, 2], padded, padded_len))
+    assert np.isfinite(loss_alone).all()
+    np.testing.assert_allclose(loss_padded[1], loss_alone[0], rtol=1e-5, atol=1e-4)
+
+
+def test_padding_invariance_with_zero_padding_and_batch_neighbours(models):
+    """Same utterance padded to different lengths (zeros this time) alongside other utterances."""
+    model = models["two-convs"]
+    rng = np.random.default_rng(3)
+    utt = rng.standard_normal((21, N_MELS)).astype(np.float32)
+    results = []
+    for total in (21, 22, 40, 100):
+        x = np.zeros((2, total, N_MELS), np.float32)
+        x[0, :21] = utt
+        x[1] = rng.standard_normal((total, N_MELS))
+        logits, lengths = forward(model, x, [21, total])
+        results.append(logits[0, : lengths[0]])
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], atol=1e-5)
+
+
+def test_ctc_loss_finite_and_positive_on_random_logits():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 20, TOKENIZER.vocab_size)).astype(np.float32)
+    labels = np.array([[5, 6, 7, 8, 9], [1, 1, 2, 0, 0], [3, 0, 0, 0, 0]], np.int32)
+    loss = np.asarray(ctc_loss(labels, [5, 3, 1], logits, [20, 12, 4]))
+    assert loss.shape == (3,)
+    assert np.isfinite(loss).all()
+    assert (loss > 0).all()
+
+
+def test_ctc_loss_matches_hand_computed_probability():
+    """T=2 frames, V=2 (blank, 'a'), label 'a': the paths are aa, a_, _a."""
+    logits = np.array([[[0.3, 1.2], [-0.5, 0.4]]], np.float32)  # [B=1, T=2, V=2]
+    p = np.exp(logits[0]) / np.exp(logits[0]).sum(axis=-1, keepdims=True)
+    blank, a = 0, 1
+    prob = p[0, a] * p[1, a] + p[0, a] * p[1, blank] + p[0, blank] * p[1, a]
+    loss = np.asarray(ctc_loss(np.array([[1]], np.int32), [1], logits, [2]))
+    np.testing.assert_allclose(loss[0], -np.log(prob), rtol=1e-5)
+    # with one frame only the path 'a' remains
+    loss1 = np.asarray(ctc_loss(np.array([[1]], np.int32), [1], logits, [1]))
+    np.testing.assert_allclose(loss1[0], -np.log(p[0, a]), rtol=1e-5)
+
+
+def test_ctc_loss_matches_tensorflow_reference():
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((4, 15, 7)).astype(np.float32)
+    labels = rng.integers(1, 7, size=(4, 5)).astype(np.int32)
+    label_lengths = np.array([5, 3, 2, 4], np.int32)
+    for i, n in enumerate(label_lengths):
+        labels[i, n:] = 0
+    logit_lengths = np.array([15, 11, 9, 14], np.int32)
+    ours = np.asarray(ctc_loss(labels, label_lengths, logits, logit_lengths))
+    reference = tf.nn.ctc_loss(labels, logits, label_lengths, logit_lengths, logits_time_major=False,
+                               blank_index=0).numpy()
+    np.testing.assert_allclose(ours, reference, rtol=1e-4)
+
+
+def test_compute_loss_is_the_mean_ctc_loss(models):
+    model = models["two-convs"]
+    rng = np.random.default_rng(11)
+    lengths = np.array([40, 33, 28], np.int32)
+    x = {"features": rng.standard_normal((3, 40, N_MELS)).astype(np.float32), "feature_lengths": lengths}
+    y = {"labels": np.array([[1, 2, 3], [4, 4, 0], [5, 0, 0]], np.int32),
+         "label_lengths": np.array([3, 2, 1], np.int32)}
+    y_pred = model(x, training=False)
+    loss = float(model.compute_loss(x=x, y=y, y_pred=y_pred, training=False))
+    reference = tf.nn.ctc_loss(y["labels"], y_pred["logits"], y["label_lengths"], y_pred["lengths"],
+                               logits_time_major=False, blank_index=0).numpy()
+    assert np.isfinite(loss) and loss > 0
+    np.testing.assert_allclose(loss, reference.mean(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["two-convs", "no-convs"])
+def test_keras_save_load_round_trip(models, name, tmp_path):
+    model = models[name]
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    assert isinstance(loaded, CTCModel)
+    assert loaded.characters == model.characters
+    assert loaded.feature_config == model.feature_config
+    assert loaded.features == FEATURES
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 30, N_MELS)).astype(np.float32)
+    a, a_len = forward(model, x, [30, 17])
+    b, b_len = forward(loaded, x, [30, 17])
+    np.testing.assert_array_equal(a_len, b_len)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert len(iter_lstms(loaded)) == len(iter_lstms(model))
+
+
+def test_save_model_for_inference_round_trip(models, tmp_path):
+    from asr.training import save_model
+
+    model = models["three-convs-k3"]
+    path = save_model(model, tmp_path / "clean.keras")
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, CTCModel)
+    assert loaded.characters == model.characters and loaded.feature_config == model.feature_config
+    x = np.random.default_rng(4).standard_normal((1, 25, N_MELS)).astype(np.float32)
+    np.testing.assert_allclose(forward(loaded, x, [25])[0], forward(model, x, [25])[0], atol=1e-6)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_different_alphabet_changes_the_head(tmp_path):
+    model = build_model(CONFIGS["no-convs"], FEATURES, Tokenizer("abc "))
+    logits, _ = forward(model, np.zeros((1, 5, N_MELS)), [5])
+    assert logits.shape[-1] == 5
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert keras.saving.load_model(path, safe_mode=True).characters == "abc "
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_lstms_are_cudnn_eligible(models, name):
+    lstms = iter_lstms(models[name])
+    assert len(lstms) == 2 * CONFIGS[name].lstm_layers  # forward and backward per layer
+    assert sum(layer.go_backwards for layer in lstms) == CONFIGS[name].lstm_layers
+    for layer in lstms:
+        assert layer.use_cudnn in ("auto", True)
+        assert layer.activation is keras.activations.tanh
+        assert layer.recurrent_activation is keras.activations.sigmoid
+        assert layer.recurrent_dropout == 0
+        assert layer.unroll is False
+        assert layer.use_bias is True

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engines", nargs="+", help="espeak-ng and/or flite")
+    p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")
     p.add_argument("--holdout", choices=["voice", "engine"],
                    help="voice: unseen voices in dev/test; engine: test on flite only")
 
@@ -54,7 +55,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from asr.config import load_config
     from asr.synth import make_corpus
 
-    names = ["grammar", "text_file", "out_dir", "n_train", "n_dev", "n_test", "seed", "engines", "holdout"]
+    names = ["grammar", "text_file", "out_dir", "n_train", "n_dev", "n_test", "seed", "engines", "holdout", "random_voices"]
     overrides = [f"corpus.{n}={json.dumps(getattr(args, n))}" for n in names if getattr(args, n) is not None]
     if args.text_file is not None and args.grammar is None:
         overrides.append("corpus.grammar=null")

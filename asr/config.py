@@ -33,6 +33,7 @@ class CorpusConfig:
     seed: int = 0
     engines: list[str] = field(default_factory=lambda: ["espeak-ng", "flite"])
     holdout: str = "voice"  # voice: unseen voices in dev/test; engine: test on flite only
+    random_voices: int = 0  # extra random-timbre espeak-ng speakers, training only
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Config:
 
 # Allowed ranges [low, high] (None: unbounded) of numeric settings, checked on load.
 RANGES: dict[str, tuple[float | None, float | None]] = {
-    "corpus.n_train": (0, None), "corpus.n_dev": (0, None), "corpus.n_test": (0, None),
+    "corpus.n_train": (0, None), "corpus.random_voices": (0, 2000), "corpus.n_dev": (0, None), "corpus.n_test": (0, None),
     "data.min_duration": (0, None), "data.max_duration": (0, None), "data.num_workers": (1, None),
     "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
     "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),

@@ -110,6 +110,7 @@ class Voice:
     engine: str
     name: str
     variant: str = ""
+    data_path: str = ""  # espeak-ng: a private data folder holding a generated variant
 
     @property
     def id(self) -> str:
@@ -232,6 +233,70 @@ def engine_versions(engines: Sequence[str] = ENGINES) -> dict[str, str]:
     return versions
 
 
+def _espeak_data_dir() -> Path:
+    out = _run(["espeak-ng", "--version"], "espeak-ng --version").stdout
+    match = re.search(r"Data at:\s*(\S+)", out)
+    if not match or not Path(match.group(1)).is_dir():
+        raise SynthesisError(f"espeak-ng: cannot find its data folder in {out.strip()!r}")
+    return Path(match.group(1))
+
+
+def _variant_text(name: str, rng: random.Random) -> str:
+    """An espeak-ng variant file for a random speaker: pitch, formant scaling
+    (a shorter or longer vocal tract), and a little roughness and breath."""
+    female = rng.random() < 0.5
+    base = rng.uniform(150, 230) if female else rng.uniform(75, 135)
+    tract = rng.uniform(1.02, 1.2) if female else rng.uniform(0.88, 1.06)
+    lines = ["language variant", f"name {name}", f"gender {'female' if female else 'male'}", "",
+             f"pitch {base:.0f} {base * rng.uniform(1.3, 1.8):.0f}"]
+    for k in range(9):
+        freq = 100 * tract * rng.uniform(0.95, 1.05)
+        lines.append(f"formant {k} {freq:.0f} {rng.uniform(75, 125):.0f} {rng.uniform(80, 150):.0f}")
+    lines += [f"roughness {rng.randint(0, 4)}", f"consonants {rng.randint(85, 120)}"]
+    if female and rng.random() < 0.5:
+        lines.append("breath 0 " + " ".join(str(rng.randint(0, 3)) for _ in range(7)))
+    return "\n".join(lines) + "\n"
+
+
+def _random_voices(n: int, out_dir: str | os.PathLike, seed: int) -> list[Voice]:
+    """Make ``n`` random espeak-ng speakers, for training only.
+
+    Writes ``out_dir/espeak-ng-data``: links to the installed espeak-ng data plus
+    ``n`` generated variant files. Each voice pairs one of them with an English
+    accent. Deterministic for a seed.
+
+    Args:
+        n: how many voices.
+        out_dir: the corpus folder.
+        seed: seeds the speakers' parameters and accents.
+    """
+    if n <= 0:
+        return []
+    system = _espeak_data_dir()
+    root = Path(out_dir).resolve()
+    data = root / "espeak-ng-data"
+    if data.exists():
+        shutil.rmtree(data)
+    variants = data / "voices" / "!v"
+    variants.mkdir(parents=True)
+    for entry in system.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    for entry in (system / "voices").iterdir():
+        if entry.name != "!v":
+            (data / "voices" / entry.name).symlink_to(entry)
+    for entry in (system / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    rng = random.Random(_derive_seed("random_voices", seed))
+    languages = _espeak_languages()
+    voices = []
+    for i in range(n):
+        name = f"rand{i:03d}"
+        (variants / name).write_text(_variant_text(name, rng), encoding="utf-8")
+        voices.append(Voice("espeak-ng", rng.choice(languages), name, str(root)))
+    return voices
+
+
 # ----------------------------------------------------------------------------
 # One utterance
 # ----------------------------------------------------------------------------
@@ -251,9 +316,11 @@ def _engine_command(text: str, voice: Voice, rate: float, pitch: float, wav: str
         wpm = int(round(min(max(_ESPEAK_WPM * rate, 80), 450)))
         p = int(round(min(max(50 + math.log(pitch) / _ESPEAK_PITCH_PER_STEP, 0), 99)))
         name = voice.name + (f"+{voice.variant}" if voice.variant else "")
+        path = [f"--path={voice.data_path}"] if voice.data_path else []
         # Text goes through stdin (as UTF-8: -b 1) so a sentence starting with
         # "-" is not taken for an option.
-        return ["espeak-ng", "-v", name, "-s", str(wpm), "-p", str(p), "-b", "1", "-w", wav, "--stdin"], text
+        return ["espeak-ng", *path, "-v", name, "-s", str(wpm), "-p", str(p), "-b", "1", "-w", wav,
+                "--stdin"], text
     if voice.engine == "flite":
         if voice.name not in _FLITE_VOICES:
             # flite silently falls back to its default voice for unknown names.
@@ -457,6 +524,7 @@ def make_corpus(
     seed: int = 0,
     engines: Sequence[str] = ENGINES,
     holdout: str = "voice",
+    random_voices: int = 0,
     workers: int = 4,
     rate_range: tuple[float, float] = (0.8, 1.25),
     pitch_range: tuple[float, float] = (0.85, 1.18),
@@ -480,6 +548,8 @@ def make_corpus(
         holdout: "voice" (dev/test voices unseen in train) or "engine" (test is
             flite only, train and dev espeak-ng only). See :func:`split_voices`.
         workers: parallel synthesis threads (each drives one engine process).
+        random_voices: extra espeak-ng speakers with random pitch and formants
+            (see :func:`random_voices`), added to the training voices only.
         rate_range: (min, max) relative speaking rate, drawn log-uniformly per utterance.
         pitch_range: (min, max) relative pitch, drawn log-uniformly per utterance.
 
@@ -506,6 +576,8 @@ def make_corpus(
     out_dir = Path(out_dir).resolve()
     voices = list_voices(engines)
     pools = split_voices(voices, holdout, seed)
+    if "espeak-ng" in engines:
+        pools["train"] = sorted(pools["train"] + _random_voices(random_voices, out_dir, seed))
     for split, n in counts.items():
         if n and not pools[split]:
             raise ConfigError(f"corpus: no voices left for {split} with engines {list(engines)} and holdout {holdout!r}")
@@ -559,6 +631,7 @@ def make_corpus(
         "grammar": grammar,
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
         "holdout": holdout,
+        "random_voices": random_voices,
         "engines": sorted(set(engines)),
         "engine_versions": engine_versions(engines),
         "sample_rate": 16000,

@@ -272,3 +272,34 @@ def test_make_corpus_from_text_file(tmp_path: Path) -> None:
     texts = [u.text for manifest in paths.values() for u in _read_split(manifest)]
     assert len(texts) == 6 and set(texts) <= set(lines)
     assert json.loads((tmp_path / "c" / "corpus.json").read_text())["grammar"] is None
+
+
+@needs_engines
+def test_random_voices_are_training_only_and_distinct(tmp_path: Path) -> None:
+    from asr.synth import Voice, make_corpus, synthesize
+
+    out = tmp_path / "rv"
+    paths = make_corpus(out, n_train=12, n_dev=2, n_test=2, seed=0, random_voices=300, workers=2)
+    speakers = {split: {u.extra["speaker"] for u in read_manifest(p)[0]} for split, p in paths.items()}
+    random_train = {s for s in speakers["train"] if "+rand" in s}
+    assert random_train, "no random voice was used in training"
+    assert not any("+rand" in s for s in speakers["dev"] | speakers["test"])
+    info = json.loads((out / "corpus.json").read_text())
+    assert info["random_voices"] == 300
+    assert sum("+rand" in v for v in info["voices"]["train"]) == 300
+
+    # a random speaker sounds different from its accent's default voice
+    accent, variant = sorted(random_train)[0].split(":")[1].split("+")
+    data_path = str(out.resolve())
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    synthesize("turn on the lights", Voice("espeak-ng", accent, variant, data_path), 1.0, 1.0, a, seed=1)
+    synthesize("turn on the lights", Voice("espeak-ng", accent), 1.0, 1.0, b, seed=1)
+    ya, yb = sf.read(a)[0], sf.read(b)[0]
+    assert ya.shape != yb.shape or not np.allclose(ya, yb)
+
+    # the same seed writes the same speakers
+    again = tmp_path / "again"
+    make_corpus(again, n_train=12, n_dev=2, n_test=2, seed=0, random_voices=300, workers=1)
+    for name in ("rand000", "rand299"):
+        assert (out / "espeak-ng-data/voices/!v" / name).read_text() == \
+            (again / "espeak-ng-data/voices/!v" / name).read_text()

@@ -117,7 +117,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up log lines (which no environment
     variable silences in TF 2.21) sent to /dev/null; errors are re-raised loudly."""
     if "tensorflow" in sys.modules:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off the terminal
     args = build_parser().parse_args(argv)
     if args.command != "synth":
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from asr.errors import ASRError
 

@@ -1,20 +1,11 @@
-"""Evaluate a trained model on a manifest (the same function as `asr evaluate`).
+"""Evaluate a trained model on a manifest; the same as `asr evaluate`.
 
-    python pipelines/evaluate.py --model runs/commands --manifest data/commands/test.jsonl
+    python pipelines/evaluate.py --model runs/commands --manifest data/commands/test.jsonl [--json]
 """
 
-import argparse
-import json
-import logging
+import sys
 
-import asr
-from asr.evaluation import evaluate
+from asr.cli import main
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--model", help="run folder or .keras file (default: the shipped model)")
-parser.add_argument("--manifest", required=True)
-args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-result = evaluate(asr.load(args.model), args.manifest)
-print(json.dumps({k: v for k, v in result.items() if k != "worst"}, indent=2))
+if __name__ == "__main__":
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

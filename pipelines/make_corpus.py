@@ -1,19 +1,11 @@
-"""Synthesise the corpus a recipe trains on (its `corpus:` section).
+"""Synthesise the corpus a recipe trains on (its `corpus:` section); the same as `asr synth --config`.
 
-    python pipelines/make_corpus.py --config configs/commands.yaml [--set corpus.n_train=500]
+    python pipelines/make_corpus.py --config configs/commands.yaml
 """
 
-import argparse
-import logging
+import sys
 
-from asr.config import load_config
-from asr.synth import make_corpus
+from asr.cli import main
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", required=True)
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-for split, path in make_corpus(**vars(load_config(args.config, args.overrides).corpus)).items():
-    print(f"{split}: {path}")
+if __name__ == "__main__":
+    sys.exit(main(["synth", *sys.argv[1:]]))

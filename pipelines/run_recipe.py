@@ -8,30 +8,46 @@ corpus is reused, a finished or interrupted run is resumed).
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
-import asr
-from asr.config import load_config
-from asr.data import read_manifest
-from asr.evaluation import evaluate
-from asr.synth import make_corpus
-from asr.training import train
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", default="configs/commands.yaml")
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-cfg = load_config(args.config, args.overrides)
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/commands.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-if not Path(cfg.corpus.out_dir, "corpus.json").is_file():
-    make_corpus(**vars(cfg.corpus))
-run_dir = Path(cfg.resolved_run_dir)
-train(cfg, resume=(run_dir / "checkpoints" / "state.json").is_file())
+    # Heavy imports here, not at the top: feature workers are spawned and re-import this file.
+    from asr.cli import import_tensorflow_quietly
 
-model = asr.load(run_dir)
-result = evaluate(model, cfg.manifest("test"), cfg.data)
-print(json.dumps({k: result[k] for k in ("wer", "cer", "rtf", "utterances")}))
-print(f"test WER {result['wer']:.2%}  CER {result['cer']:.2%}  ({result['utterances']} utterances, unseen voices)")
-sample = read_manifest(cfg.manifest("test"))[0][0]
-print(f"sample: {sample.audio_filepath}\n  reference:  {sample.text}\n  transcript: {model.transcribe(sample.audio_filepath)}")
+    import_tensorflow_quietly()
+    import asr
+    from asr.config import load_config
+    from asr.data import read_manifest
+    from asr.errors import ASRError
+    from asr.synth import make_corpus
+    from asr.training import train
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if not Path(cfg.corpus.out_dir, "corpus.json").is_file():
+            make_corpus(**vars(cfg.corpus))
+        run_dir = Path(cfg.resolved_run_dir)
+        metrics = train(cfg, resume=(run_dir / "checkpoints" / "state.json").is_file())
+        result = metrics["test"]  # train() evaluates the best model on the test split
+        print(json.dumps(result))
+        print(f"test WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
+              f"({result['utterances']} utterances, voices unseen in training)")
+        sample = read_manifest(cfg.manifest("test"))[0][0]
+        print(f"sample {sample.audio_filepath}\n  reference:  {sample.text}\n"
+              f"  transcript: {asr.load(run_dir).transcribe(sample.audio_filepath)}")
+    except ASRError as exc:
+        print(f"asr: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

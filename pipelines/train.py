@@ -1,20 +1,11 @@
-"""Train the model a recipe describes (the same function as `asr train`).
+"""Train the model a recipe describes; the same as `asr train`.
 
     python pipelines/train.py --config configs/commands.yaml [--set train.epochs=5] [--resume]
 """
 
-import argparse
-import json
-import logging
+import sys
 
-from asr.config import load_config
-from asr.training import train
+from asr.cli import main
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--config", required=True)
-parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-parser.add_argument("--resume", action="store_true")
-args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-print(json.dumps(train(load_config(args.config, args.overrides), resume=args.resume), indent=2))
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -18,13 +18,11 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from asr.config import Config, save_config
 from asr.data import Split, atomic_write_text, load_split, training_dataset

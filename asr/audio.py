@@ -37,8 +37,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
         audio = data.mean(axis=1)
-    except Exception:
-        audio, rate = _decode_fallback(path)
+    except Exception as exc:
+        audio, rate = _decode_fallback(path, first_error=exc)
     if rate != sample_rate:
         import librosa
 
@@ -46,15 +46,18 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
+def _decode_fallback(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
+    """librosa's audioread path (ffmpeg and friends) for what libsndfile cannot read."""
     import librosa
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns about audioread; the error below says it
             audio, rate = librosa.load(str(path), sr=None, mono=True)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception:
+        # libsndfile's reason ("Format not recognised") says more than audioread's
+        reason = str(first_error).splitlines()[0] if str(first_error) else type(first_error).__name__
+        reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip().rstrip(".")
         raise AudioError(f"{path}: cannot decode audio ({reason[:120]})") from None
     return audio.astype(np.float32), int(rate)
 

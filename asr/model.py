@@ -20,13 +20,18 @@ from asr.text import Tokenizer
 PACKAGE = "asr"
 
 
+def sequence_mask(x, lengths):
+    """Boolean ``[B, T]`` mask of ``x [B, T, ...]``, True on the first ``lengths[b]`` frames."""
+    steps = ops.arange(ops.shape(x)[1], dtype="int32")
+    return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LengthMask(layers.Layer):
     """``(x [B, T, C], lengths [B])`` → boolean mask ``[B, T]``, True on real frames."""
 
     def call(self, x, lengths):
-        steps = ops.arange(ops.shape(x)[1], dtype="int32")
-        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+        return sequence_mask(x, lengths)
 
     def compute_output_spec(self, x, lengths):
         return keras.KerasTensor(x.shape[:2], dtype="bool")
@@ -68,11 +73,11 @@ class MaskedConv1D(layers.Layer):
 
     def call(self, x, lengths):
         lengths = ops.cast(lengths, "int32")
-        x = x * ops.cast(LengthMask()(x, lengths)[..., None], x.dtype)
+        x = x * ops.cast(sequence_mask(x, lengths)[..., None], x.dtype)
         x = ops.pad(x, [[0, 0], [self.pad, self.pad], [0, 0]])
         y = self.conv(x)
         out_lengths = self.output_lengths(lengths)
-        y = y * ops.cast(LengthMask()(y, out_lengths)[..., None], y.dtype)
+        y = y * ops.cast(sequence_mask(y, out_lengths)[..., None], y.dtype)
         return y, out_lengths
 
     def compute_output_spec(self, x, lengths):

@@ -60,6 +60,7 @@ class DevEvaluation(keras.callbacks.Callback):
         self.dev = dev
         self.train_audio_seconds = train_audio_seconds
         self.batch_size = batch_size
+        self._recognizer = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -68,8 +69,9 @@ class DevEvaluation(keras.callbacks.Callback):
         if logs is None:
             return
         logs["train_speed"] = self.train_audio_seconds / (time.perf_counter() - self._start)
-        recognizer = Recognizer(self.model)
-        hyps = recognizer.decode(recognizer.logits(self.dev.features, self.batch_size))
+        if self._recognizer is None:  # built once: it holds the traced forward pass
+            self._recognizer = Recognizer(self.model)
+        hyps = self._recognizer.decode(self._recognizer.logits(self.dev.features, self.batch_size))
         rates = error_rates(self.dev.texts, hyps)
         logs["dev_wer"], logs["dev_cer"] = rates["wer"], rates["cer"]
         log.info(f"epoch {epoch + 1}: dev WER {rates['wer']:.2%}  CER {rates['cer']:.2%}  "

@@ -2,6 +2,7 @@
 on the shared tiny trained run."""
 
 import json
+import subprocess
 
 import librosa
 import numpy as np
@@ -169,3 +170,23 @@ def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
     broken.write_bytes(b"not a zip file")
     with pytest.raises(ModelError, match="cannot load"):
         asr.load(broken.parent)
+
+
+def test_shipped_default_model_transcribes_without_training(cli, tmp_path):
+    """`asr transcribe` with no --model uses saved_models/commands: it must be
+    there, within the size budget, and recognise a plain command."""
+    from asr.inference import DEFAULT_MODEL
+    from asr.metrics import error_rates
+
+    assert (DEFAULT_MODEL / "model.keras").stat().st_size <= 20 * 2**20
+    texts = ["turn on the kitchen lights", "set a timer for ten minutes", "four two oh nine"]
+    paths = []
+    for i, text in enumerate(texts):
+        wav = tmp_path / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True, timeout=60)
+        paths.append(str(wav))
+    result = cli("transcribe", "--format", "json", *paths)
+    assert result.returncode == 0, result.stderr
+    hyps = [json.loads(line)["text"] for line in result.stdout.splitlines()]
+    assert len(hyps) == len(texts)
+    assert error_rates(texts, hyps)["cer"] <= 0.2, hyps

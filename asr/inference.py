@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -39,6 +40,8 @@ def resolve_model_path(path: str | os.PathLike | None) -> Path:
         raise ModelError(f"{path}: model not found")
     if path.suffix != ".keras":
         raise ModelError(f"{path}: not a .keras model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a Keras model (a .keras file is a zip archive)")
     return path
 
 

@@ -37,16 +37,14 @@ log = logging.getLogger("asr")
 
 def save_model(model: CTCModel, path: str | os.PathLike) -> Path:
     """Save a model for inference (weights and config, no optimizer), atomically."""
-    path = Path(path)
     clean = CTCModel.from_config(model.get_config())
     clean.set_weights(model.get_weights())
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    clean.save(tmp)
-    os.replace(tmp, path)
-    return path
+    _save_checkpoint(clean, Path(path))
+    return Path(path)
 
 
 def _save_checkpoint(model: keras.Model, path: Path) -> None:
+    """``model.save`` to a temporary file, then rename: a crash never leaves half a file."""
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
     model.save(tmp)
     os.replace(tmp, path)

@@ -168,6 +168,13 @@ def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
     broken = tmp_path / "broken" / "model.keras"
     broken.parent.mkdir()
     broken.write_bytes(b"not a zip file")
+    with pytest.raises(ModelError, match="not a Keras model"):
+        asr.load(broken.parent)
+    # a zip archive that is not a Keras model gets past that check and fails to load
+    import zipfile
+
+    with zipfile.ZipFile(broken, "w") as archive:
+        archive.writestr("readme.txt", "hello")
     with pytest.raises(ModelError, match="cannot load"):
         asr.load(broken.parent)
 

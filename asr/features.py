@@ -17,6 +17,7 @@ import numpy as np
 
 from asr.audio import check_duration, read_audio
 from asr.config import FeatureConfig
+from asr.data import atomic_write_text
 from asr.errors import ASRError
 
 
@@ -118,7 +119,7 @@ def compute_features(
     if cache_dir is not None:
         folder = Path(cache_dir) / config_key(cfg)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "features.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        atomic_write_text(folder / "features.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration) for p in paths]
     if workers <= 1 or len(jobs) < 16:
         return [_featurize(job) for job in jobs]

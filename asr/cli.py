@@ -52,10 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from asr.config import load_config
+    import dataclasses
+
+    from asr.config import CorpusConfig, load_config
     from asr.synth import make_corpus
 
-    names = ["grammar", "text_file", "out_dir", "n_train", "n_dev", "n_test", "seed", "engines", "holdout", "random_voices"]
+    # each corpus field has a flag of the same name; given flags override the config
+    names = [f.name for f in dataclasses.fields(CorpusConfig)]
     overrides = [f"corpus.{n}={json.dumps(getattr(args, n))}" for n in names if getattr(args, n) is not None]
     if args.text_file is not None and args.grammar is None:
         overrides.append("corpus.grammar=null")

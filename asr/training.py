@@ -162,17 +162,15 @@ def train(cfg: Config, resume: bool = False) -> dict:
                  f"{len(splits[name].skipped)} skipped")
     train_split, dev_split = splits["train"], splits["dev"]
 
-    dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed, cfg.train.augment)
-    steps = int(dataset.cardinality())
+    initial_epoch = int(state["epoch"]) if state else 0
+    # seeded by epoch, so a resumed run sees the batches an uninterrupted one would
+    dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
+                               cfg.train.augment)
     if state is None:
         model = build_model(cfg.model, cfg.features, tokenizer)
-        model.compile(optimizer=_optimizer(cfg, steps))
-        initial_epoch = 0
+        model.compile(optimizer=_optimizer(cfg, int(dataset.cardinality())))
     else:
         model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras", safe_mode=True)
-        initial_epoch = int(state["epoch"])
-        dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
-                                   cfg.train.augment)
         log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations)})")
 
     logs_dir = run_dir / "logs"

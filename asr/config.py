@@ -69,12 +69,28 @@ class FeatureConfig:
 class ModelConfig:
     """Encoder (strided conv front end + BiLSTM stack) and CTC head sizes."""
 
-    conv_channels: list[int] = field(default_factory=lambda: [256, 256])  # one strided conv each
+    conv_channels: list[int] = field(default_factory=lambda: [256, 256])  # one conv layer each
     conv_kernel: int = 5  # frames
-    conv_stride: int = 2  # each conv divides time by this
+    # Feature frames per output frame: 1, 2, 4... The first convs stride 2 until it is reached.
+    time_reduction: int = 2
     lstm_units: int = 128  # per direction
     lstm_layers: int = 2
     dropout: float = 0.1  # between layers; never recurrent (keeps cuDNN eligible)
+
+    def __post_init__(self):
+        r = self.time_reduction
+        if r < 1 or r & (r - 1) or r > 2 ** len(self.conv_channels):
+            raise ConfigError(f"model.time_reduction: {r!r} must be a power of two, at most "
+                              f"2 ** len(model.conv_channels) = {2 ** len(self.conv_channels)}")
+        for i, channels in enumerate(self.conv_channels):
+            if channels < 1:
+                raise ConfigError(f"model.conv_channels[{i}]: {channels!r} is out of range (must be >= 1)")
+
+    @property
+    def conv_strides(self) -> list[int]:
+        """Each conv layer's stride: 2 for the first log2(time_reduction) layers, then 1."""
+        halvings = self.time_reduction.bit_length() - 1
+        return [2 if i < halvings else 1 for i in range(len(self.conv_channels))]
 
 
 @dataclass
@@ -135,7 +151,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
     "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),
     "features.log_floor": (1e-12, None),
-    "model.conv_kernel": (1, None), "model.conv_stride": (1, None), "model.lstm_units": (1, None),
+    "model.conv_kernel": (1, None), "model.lstm_units": (1, None),
     "model.lstm_layers": (0, None), "model.dropout": (0, 0.95),
     "train.epochs": (1, None), "train.batch_size": (1, None), "train.learning_rate": (1e-9, None),
     "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),

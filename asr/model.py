@@ -2,7 +2,7 @@
 CTC head, with the CTC loss in ``compute_loss``.
 
 Shapes: B batch, T feature frames, F mel bins, T' encoder frames (T divided by
-the conv strides), V vocabulary size with the blank.
+the time reduction), V vocabulary size with the blank.
 
 Every batch carries its true lengths. The conv layers zero what lies past a
 sequence's end and the LSTMs take a right-padded mask, so padding never changes
@@ -101,8 +101,8 @@ def build_encoder(cfg: ModelConfig, n_mels: int, name: str = "encoder") -> keras
     features = keras.Input((None, n_mels), name="features")
     lengths = keras.Input((), dtype="int32", name="feature_lengths")
     x, x_lengths = features, lengths
-    for i, channels in enumerate(cfg.conv_channels):
-        x, x_lengths = MaskedConv1D(channels, cfg.conv_kernel, cfg.conv_stride, name=f"conv{i}")(x, x_lengths)
+    for i, (channels, stride) in enumerate(zip(cfg.conv_channels, cfg.conv_strides)):
+        x, x_lengths = MaskedConv1D(channels, cfg.conv_kernel, stride, name=f"conv{i}")(x, x_lengths)
         x = layers.Dropout(cfg.dropout, name=f"conv{i}_dropout")(x)
     mask = LengthMask(name="mask")(x, x_lengths)
     for i in range(cfg.lstm_layers):
@@ -206,8 +206,3 @@ def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: T
 
     encoder = build_encoder(model_cfg, feature_cfg.n_mels)
     return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), name="ctc_asr")
-
-
-def time_reduction(model_cfg: ModelConfig) -> int:
-    """How many feature frames make one output frame."""
-    return model_cfg.conv_stride ** len(model_cfg.conv_channels)

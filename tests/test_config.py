@@ -132,7 +132,7 @@ def test_overrides_nested_int_to_float_and_lists():
 
 
 def test_empty_list_override():
-    assert load_config(None, ["model.conv_channels=[]"]).model.conv_channels == []
+    assert load_config(None, ["model.conv_channels=[]", "model.time_reduction=1"]).model.conv_channels == []
 
 
 def test_overrides_beat_the_file(tmp_path):

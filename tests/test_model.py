@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from asr.config import FeatureConfig, ModelConfig
-from asr.model import CTCModel, build_model, ctc_loss, time_reduction
+from asr.errors import ConfigError
+from asr.model import CTCModel, build_model, ctc_loss
 from asr.text import Tokenizer
 
 N_MELS = 12
@@ -16,11 +17,11 @@ FEATURES = FeatureConfig(n_mels=N_MELS)
 TOKENIZER = Tokenizer()
 
 CONFIGS = {
-    "two-convs": ModelConfig(conv_channels=[8, 8], conv_kernel=5, conv_stride=2, lstm_units=8, lstm_layers=2,
+    "two-convs": ModelConfig(conv_channels=[8, 8], conv_kernel=5, time_reduction=4, lstm_units=8, lstm_layers=2,
                              dropout=0.1),
-    "three-convs-k3": ModelConfig(conv_channels=[6, 6, 6], conv_kernel=3, conv_stride=2, lstm_units=6,
+    "three-convs-k3": ModelConfig(conv_channels=[6, 6, 6], conv_kernel=3, time_reduction=2, lstm_units=6,
                                   lstm_layers=1, dropout=0.0),
-    "no-convs": ModelConfig(conv_channels=[], lstm_units=8, lstm_layers=2, dropout=0.1),
+    "no-convs": ModelConfig(conv_channels=[], time_reduction=1, lstm_units=8, lstm_layers=2, dropout=0.1),
 }
 
 
@@ -40,8 +41,8 @@ def models():
 
 
 def expected_length(length: int, cfg: ModelConfig) -> int:
-    for _ in cfg.conv_channels:
-        length = (length - 1) // cfg.conv_stride + 1
+    for _ in range(cfg.time_reduction.bit_length() - 1):  # each stride-2 conv
+        length = (length - 1) // 2 + 1
     return length
 
 
@@ -71,10 +72,17 @@ def test_output_shapes_and_lengths(models, name):
     assert np.isfinite(logits).all()
 
 
-def test_time_reduction():
-    assert time_reduction(CONFIGS["two-convs"]) == 4
-    assert time_reduction(CONFIGS["three-convs-k3"]) == 8
-    assert time_reduction(CONFIGS["no-convs"]) == 1
+def test_time_reduction_sets_the_first_strides():
+    assert CONFIGS["two-convs"].conv_strides == [2, 2]
+    assert CONFIGS["three-convs-k3"].conv_strides == [2, 1, 1]
+    assert CONFIGS["no-convs"].conv_strides == []
+    assert ModelConfig(conv_channels=[4, 4, 4], time_reduction=8).conv_strides == [2, 2, 2]
+
+
+@pytest.mark.parametrize("channels, reduction", [([8, 8], 3), ([8, 8], 8), ([8], 0), ([], 2)])
+def test_time_reduction_must_be_reachable(channels, reduction):
+    with pytest.raises(ConfigError, match="model.time_reduction"):
+        ModelConfig(conv_channels=channels, time_reduction=reduction)
 
 
 def test_model_carries_tokenizer_and_features(models):

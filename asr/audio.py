@@ -12,9 +12,10 @@ import numpy as np
 from asr.errors import AudioError
 
 SILENCE_PEAK = 1e-4  # a file whose peak is below this is treated as silent
+MAX_CHANNELS = 64  # more is a damaged header, not a recording
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sample_rate: int, max_duration: float | None = None) -> np.ndarray:
     """Decode an audio file to mono float32 at ``sample_rate``.
 
     WAV, FLAC and OGG are read with soundfile; anything soundfile cannot read
@@ -23,6 +24,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     Args:
         path: audio file.
         sample_rate: target rate in Hz (resampled with soxr when different).
+        max_duration: seconds; a longer file is refused before it is decoded
+            whole, so memory stays bounded whatever its size (None: no limit).
 
     Returns:
         float32 samples, shape ``[n]``, nominally in [-1, 1].
@@ -35,10 +38,19 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     try:
         import soundfile as sf
 
+        info = sf.info(str(path))
+        if info.channels > MAX_CHANNELS:
+            raise AudioError(f"{path}: {info.channels} channels (at most {MAX_CHANNELS})")
+        if max_duration is not None and info.samplerate > 0:
+            check_duration(info.frames / info.samplerate, str(path), 0.0, max_duration)
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
         audio = data.mean(axis=1)
-    except Exception as exc:
-        audio, rate = _decode_fallback(path, first_error=exc)
+    except AudioError:
+        raise
+    except Exception as exc:  # libsndfile's errors have no common type
+        audio, rate = _decode_fallback(path, first_error=exc, max_duration=max_duration)
+    if rate <= 0:
+        raise AudioError(f"{path}: invalid sample rate {rate}")
     if rate != sample_rate:
         import librosa
 
@@ -46,19 +58,23 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _decode_fallback(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
+def _decode_fallback(path: Path, first_error: Exception, max_duration: float | None) -> tuple[np.ndarray, int]:
     """librosa's audioread path (ffmpeg and friends) for what libsndfile cannot read."""
     import librosa
 
+    # decode a little past the limit: enough to tell that the file is too long
+    limit = None if max_duration is None else max_duration + 1.0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns about audioread; the error below says it
-            audio, rate = librosa.load(str(path), sr=None, mono=True)
-    except Exception:
+            audio, rate = librosa.load(str(path), sr=None, mono=True, duration=limit)
+    except Exception:  # audioread's backends raise many types
         # libsndfile's reason ("Format not recognised") says more than audioread's
         reason = str(first_error).splitlines()[0] if str(first_error) else type(first_error).__name__
         reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip().rstrip(".")
         raise AudioError(f"{path}: cannot decode audio ({reason[:120]})") from None
+    if max_duration is not None and rate > 0:
+        check_duration(audio.size / rate, str(path), 0.0, max_duration)
     return audio.astype(np.float32), int(rate)
 
 
@@ -108,4 +124,5 @@ def read_audio(
     max_duration: float | None = None,
 ) -> np.ndarray:
     """``load_audio`` then ``check_audio``: the one way the toolkit reads a file."""
-    return check_audio(load_audio(path, sample_rate), sample_rate, str(path), min_duration, max_duration)
+    audio = load_audio(path, sample_rate, max_duration)
+    return check_audio(audio, sample_rate, str(path), min_duration, max_duration)

@@ -11,6 +11,7 @@ Relative paths are relative to the manifest's folder. Extra keys (``speaker``,
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Iterable, Iterator
 from asr.errors import ManifestError
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+MAX_LINE_BYTES = 1 << 20  # a longer manifest line is refused (bounded memory)
 
 
 @dataclass
@@ -78,19 +80,26 @@ def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance | ManifestError
         raise ManifestError(f"{path}: manifest not found")
     root = path.parent
     try:
-        handle = path.open("r", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise ManifestError(f"{path}: cannot open manifest: {exc.strerror}") from None
     with handle:
         lineno = 0
         while True:
-            try:
-                line = handle.readline()
-            except UnicodeDecodeError:
-                raise ManifestError(f"{path}:{lineno + 1}: manifest is not UTF-8 text") from None
-            if not line:
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+            if not raw:
                 break
             lineno += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the line without holding it
+                yield ManifestError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield ManifestError(f"{path}:{lineno}: not UTF-8 text")
+                continue
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
@@ -107,13 +116,16 @@ def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance | ManifestError
                 yield ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
                 continue
             audio, text, duration = row.pop("audio_filepath"), row.pop("text"), row.pop("duration")
+            row_duration = duration
             if not isinstance(audio, str) or not isinstance(text, str):
                 yield ManifestError(f"{where}: audio_filepath and text must be strings")
                 continue
             try:
                 duration = float(duration)
-            except (TypeError, ValueError):
-                yield ManifestError(f"{where}: duration {duration!r} is not a number")
+            except (TypeError, ValueError, OverflowError):
+                duration = float("nan")
+            if not math.isfinite(duration) or duration < 0:
+                yield ManifestError(f"{where}: duration {row_duration!r:.40} is not a number of seconds")
                 continue
             audio_path = Path(audio) if os.path.isabs(audio) else root / audio
             if not audio_path.is_file():
@@ -284,7 +296,7 @@ def pad_batch(features: list, labels: list | None = None):
     return inputs, {"labels": y, "label_lengths": label_lengths}
 
 
-def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None):
+def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None, record: list | None = None):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
     Args:
@@ -292,6 +304,9 @@ def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None)
         batch_size: utterances per batch.
         seed: epoch ``k`` of this dataset shuffles (and augments) with ``seed + k``.
         augment_cfg: ``AugmentConfig``; applied per utterance when enabled.
+        record: a list that, during each epoch, holds the utterance indices of
+            the batches yielded so far in that epoch (in order), so a callback
+            can name the utterances of batch ``k``.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
     """
@@ -307,7 +322,11 @@ def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None)
     def generate():
         rng = np.random.default_rng(seed + epoch[0])
         epoch[0] += 1
+        if record is not None:
+            record.clear()
         for batch in bucketed_batches(lengths, batch_size, rng):
+            if record is not None:
+                record.append(batch)
             feats = [split.features[i] for i in batch]
             if augment_cfg is not None and augment_cfg.enabled:
                 feats = [augment(f, augment_cfg, rng) for f in feats]

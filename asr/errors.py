@@ -26,3 +26,12 @@ class ConfigError(ASRError):
 
 class ModelError(ASRError):
     """A model path is missing or is not a model of this project."""
+
+
+def describe_load_error(exc: Exception) -> str:
+    """One short line saying why Keras refused a model file."""
+    text = " ".join(str(exc).split())
+    if "Lambda" in text and "safe_mode" in text:
+        return "refused: it holds a Lambda layer, whose Python code could do anything; safe loading is on"
+    first = text.split(". ")[0] if text else type(exc).__name__
+    return first[:200]

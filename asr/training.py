@@ -6,10 +6,11 @@ A run directory holds::
     config.yaml        the config this run used
     tokenizer.json     the tokenizer (also inside model.keras)
     features.json      the feature settings (also inside model.keras)
-    checkpoints/       last.keras + state.json (every epoch), best.keras
+    checkpoints/       epoch-NNNN.keras + epoch-NNNN.json (the newest two epochs), best.keras
     logs/              training.csv and TensorBoard events
     model.keras        the best model, without optimizer state
     metrics.json       dev and test WER/CER, epochs, timings
+    train.lock         held while a training runs in this directory
 """
 
 from __future__ import annotations
@@ -17,37 +18,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
+import math
 import sys
 import time
 from pathlib import Path
 
 import keras
 
+from asr.checkpoints import CheckpointStore, RunLock, atomic_save_model
 from asr.config import Config, save_config
 from asr.data import Split, atomic_write_text, load_split, training_dataset
 from asr.errors import ASRError
 from asr.inference import MODEL_FILE, Recognizer
 from asr.metrics import error_rates
-from asr.model import CTCModel, build_model, time_reduction
+from asr.model import CTCModel, build_model
 from asr.text import Tokenizer
 
 log = logging.getLogger("asr")
 
 
-def save_model(model: CTCModel, path: str | os.PathLike) -> Path:
+def save_model(model: CTCModel, path: str | Path) -> Path:
     """Save a model for inference (weights and config, no optimizer), atomically."""
     clean = CTCModel.from_config(model.get_config())
     clean.set_weights(model.get_weights())
-    _save_checkpoint(clean, Path(path))
+    atomic_save_model(clean, Path(path))
     return Path(path)
 
 
-def _save_checkpoint(model: keras.Model, path: Path) -> None:
-    """``model.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+def _finite_loss(logs: dict | None) -> bool:
+    return logs is not None and math.isfinite(float(logs.get("loss", 0.0)))
 
 
 class DevEvaluation(keras.callbacks.Callback):
@@ -64,7 +63,7 @@ class DevEvaluation(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
+        if not _finite_loss(logs):
             return
         logs["train_speed"] = self.train_audio_seconds / (time.perf_counter() - self._start)
         if self._recognizer is None:  # built once: it holds the traced forward pass
@@ -77,35 +76,61 @@ class DevEvaluation(keras.callbacks.Callback):
 
 
 class CheckpointAndStop(keras.callbacks.Callback):
-    """Every epoch: save ``last.keras`` and ``state.json`` (atomically), keep
+    """Every epoch: save a checkpoint (model, optimizer and state), keep
     ``best.keras`` by dev WER, and stop after ``patience`` epochs without improvement.
 
     Args:
-        folder: the checkpoints folder.
+        store: the run's ``CheckpointStore``.
         patience: epochs without a better dev WER before stopping.
         state: the saved state to resume from (``{"epoch", "best_wer", "best_epoch", "wait"}``).
     """
 
-    def __init__(self, folder: Path, patience: int, state: dict | None = None):
+    def __init__(self, store: CheckpointStore, patience: int, state: dict | None = None):
         super().__init__()
-        self.folder = folder
+        self.store = store
         self.patience = patience
         self.state = state or {"epoch": 0, "best_wer": None, "best_epoch": None, "wait": 0}
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        if not _finite_loss(logs):
+            return  # never checkpoint weights a non-finite loss may have spoilt
         wer = logs.get("dev_wer")
         best = self.state["best_wer"]
         if wer is not None and (best is None or wer < best):
             self.state.update(best_wer=float(wer), best_cer=float(logs["dev_cer"]), best_epoch=epoch + 1, wait=0)
-            _save_checkpoint(self.model, self.folder / "best.keras")
+            atomic_save_model(self.model, self.store.folder / "best.keras")
         else:
             self.state["wait"] += 1
         self.state["epoch"] = epoch + 1
-        _save_checkpoint(self.model, self.folder / "last.keras")
-        atomic_write_text(self.folder / "state.json", json.dumps(self.state, indent=2))
+        self.store.save(self.model, self.state)
         if self.state["wait"] >= self.patience:
             log.info(f"early stopping: no dev WER improvement in {self.patience} epochs")
+            self.model.stop_training = True
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite and names its utterances.
+
+    Args:
+        split: the training utterances.
+        batches: the dataset's record of each batch's utterance indices, this epoch.
+    """
+
+    def __init__(self, split: Split, batches: list[list[int]]):
+        super().__init__()
+        self.split = split
+        self.batches = batches
+        self.epoch = 0
+        self.message: str | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.message is None and not _finite_loss(logs):
+            files = [self.split.utterances[i].audio_filepath for i in self.batches[batch]]
+            self.message = (f"the training loss became {float(logs['loss'])} in epoch {self.epoch + 1}, "
+                            f"step {batch + 1}; that batch's utterances: {', '.join(files)}")
             self.model.stop_training = True
 
 
@@ -121,17 +146,11 @@ def _optimizer(cfg: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(schedule, clipnorm=cfg.train.clipnorm)
 
 
-def _prepare_run_dir(cfg: Config, resume: bool) -> tuple[Path, dict | None]:
-    run_dir = Path(cfg.resolved_run_dir)
-    state_file = run_dir / "checkpoints" / "state.json"
-    if resume:
-        if not state_file.is_file():
-            raise ASRError(f"{run_dir}: nothing to resume (no checkpoints/state.json)")
-        return run_dir, json.loads(state_file.read_text())
-    if state_file.exists() or (run_dir / MODEL_FILE).exists():
+def _check_run_dir(run_dir: Path, store: CheckpointStore, resume: bool) -> None:
+    if resume and not store.epochs():
+        raise ASRError(f"{run_dir}: nothing to resume (no checkpoints)")
+    if not resume and (store.epochs() or (run_dir / MODEL_FILE).exists()):
         raise ASRError(f"{run_dir}: run directory already holds a run; pass --resume, or set run_dir")
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return run_dir, None
 
 
 def train(cfg: Config, resume: bool = False) -> dict:
@@ -139,23 +158,33 @@ def train(cfg: Config, resume: bool = False) -> dict:
 
     Args:
         cfg: the recipe.
-        resume: continue from ``checkpoints/last.keras`` (optimizer state,
+        resume: continue from the newest usable checkpoint (optimizer state,
             schedule position and epoch counter included).
 
     Returns:
         The ``metrics.json`` contents.
     """
-    run_dir, state = _prepare_run_dir(cfg, resume)
+    run_dir = Path(cfg.resolved_run_dir)
+    with RunLock(run_dir):
+        return _train(cfg, run_dir, resume)
+
+
+def _train(cfg: Config, run_dir: Path, resume: bool) -> dict:
+    store = CheckpointStore(run_dir / "checkpoints")
+    _check_run_dir(run_dir, store, resume)
+    for path in store.remove_stale_temporaries():
+        log.info(f"removed {path.name}, left behind by an interrupted save")
     keras.utils.set_random_seed(cfg.train.seed)
     tokenizer = Tokenizer()
+    model, state = store.load_latest() if resume else (None, None)
     save_config(cfg, run_dir / "config.yaml")
     tokenizer.save(run_dir / "tokenizer.json")
     atomic_write_text(run_dir / "features.json", json.dumps(dataclasses.asdict(cfg.features), indent=2))
 
-    reduction = time_reduction(cfg.model)
     splits = {}
     for name in ("train", "dev"):
-        splits[name] = load_split(cfg.manifest(name), cfg.data, cfg.features, tokenizer, reduction)
+        splits[name] = load_split(cfg.manifest(name), cfg.data, cfg.features, tokenizer,
+                                  cfg.model.time_reduction)
         if not len(splits[name]):
             raise ASRError(f"{cfg.manifest(name)}: no usable utterances")
         log.info(f"{name}: {len(splits[name])} utterances, {splits[name].audio_seconds / 3600:.2f} h, "
@@ -163,30 +192,38 @@ def train(cfg: Config, resume: bool = False) -> dict:
     train_split, dev_split = splits["train"], splits["dev"]
 
     initial_epoch = int(state["epoch"]) if state else 0
+    batches: list[list[int]] = []  # the dataset records each batch's utterances here
     # seeded by epoch, so a resumed run sees the batches an uninterrupted one would
     dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
-                               cfg.train.augment)
-    if state is None:
+                               cfg.train.augment, record=batches)
+    if model is None:
         model = build_model(cfg.model, cfg.features, tokenizer)
         model.compile(optimizer=_optimizer(cfg, int(dataset.cardinality())))
     else:
-        model = keras.saving.load_model(run_dir / "checkpoints" / "last.keras", safe_mode=True)
         log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations)})")
 
     logs_dir = run_dir / "logs"
+    logs_dir.mkdir(exist_ok=True)
+    guard = StopOnNonFiniteLoss(train_split, batches)
+    checkpoints = CheckpointAndStop(store, cfg.train.early_stopping_patience, state)
     callbacks = [
+        guard,
         DevEvaluation(dev_split, train_split.audio_seconds, cfg.train.batch_size),
-        CheckpointAndStop(run_dir / "checkpoints", cfg.train.early_stopping_patience, state),
+        checkpoints,
         keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=resume),
         keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), update_freq=cfg.train.log_every_steps),
     ]
-    logs_dir.mkdir(exist_ok=True)
     start = time.perf_counter()
     if initial_epoch < cfg.train.epochs and not (state and state["wait"] >= cfg.train.early_stopping_patience):
         model.fit(dataset, epochs=cfg.train.epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
                   verbose=1 if sys.stdout.isatty() else 2)
+    if guard.message:
+        saved = store.epochs()
+        then = (f"then continue from epoch {saved[0]} with --resume" if saved
+                else "then start again (no epoch was completed)")
+        raise ASRError(f"{guard.message}. Nothing from that epoch was saved: check or remove them, {then}")
     seconds = time.perf_counter() - start
-    state = callbacks[1].state
+    state = checkpoints.state
 
     best = keras.saving.load_model(run_dir / "checkpoints" / "best.keras", safe_mode=True)
     save_model(best, run_dir / MODEL_FILE)

@@ -24,6 +24,14 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+def last_model_path(run):
+    return sorted((run / "checkpoints").glob("epoch-*.keras"))[-1]
+
+
+def last_state(run):
+    return json.loads(sorted((run / "checkpoints").glob("epoch-*.json"))[-1].read_text())
+
+
 def test_loss_decreases(trained_run):
     rows = read_csv(trained_run.run_dir / "logs" / "training.csv")
     assert [int(r["epoch"]) for r in rows] == list(range(TINY_EPOCHS))
@@ -37,7 +45,8 @@ def test_loss_decreases(trained_run):
 def test_run_directory_is_complete(trained_run):
     run = trained_run.run_dir
     for name in ("config.yaml", "tokenizer.json", "features.json", "model.keras", "metrics.json",
-                 "checkpoints/last.keras", "checkpoints/best.keras", "checkpoints/state.json",
+                 f"checkpoints/epoch-{TINY_EPOCHS:04d}.keras", f"checkpoints/epoch-{TINY_EPOCHS:04d}.json",
+                 "checkpoints/best.keras",
                  "logs/training.csv"):
         assert (run / name).is_file(), name
     assert (run / "logs" / "tensorboard").is_dir()
@@ -53,8 +62,10 @@ def test_run_directory_is_complete(trained_run):
     assert model.features == trained_run.cfg.features
     assert model.features.n_mels == 40  # the override travelled into the model
 
-    state = json.loads((run / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == TINY_EPOCHS
+    assert last_state(run)["epoch"] == TINY_EPOCHS
+    # the newest two epochs are kept, older ones pruned
+    assert sorted(p.name for p in (run / "checkpoints").glob("epoch-*")) == [
+        f"epoch-{e:04d}.{ext}" for e in (TINY_EPOCHS - 1, TINY_EPOCHS) for ext in ("json", "keras")]
 
 
 def test_metrics(trained_run):
@@ -77,14 +88,13 @@ def test_bad_manifest_lines_are_skipped_and_reported(trained_run):
     # the shared run trains on train_with_bad.jsonl: one line's audio is missing,
     # one line's text is Cyrillic; both are skipped, training still happens
     assert trained_run.metrics["skipped"] == {"train": 2, "dev": 0}
-    state = json.loads((trained_run.run_dir / "checkpoints" / "state.json").read_text())
-    assert state["epoch"] == TINY_EPOCHS
+    assert last_state(trained_run.run_dir)["epoch"] == TINY_EPOCHS
 
 
 def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
     run = copy_run(trained_run.run_dir, tmp_path / "resumed")
     before_rows = read_csv(run / "logs" / "training.csv")
-    before_steps = int(keras.saving.load_model(run / "checkpoints" / "last.keras").optimizer.iterations)
+    before_steps = int(keras.saving.load_model(last_model_path(run)).optimizer.iterations)
     assert before_steps == TINY_EPOCHS * STEPS_PER_EPOCH
 
     more = TINY_EPOCHS + 2
@@ -93,15 +103,15 @@ def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
 
     assert metrics["epochs_run"] == more
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == more
-    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == more
+    assert last_state(run)["epoch"] == more
     rows = read_csv(run / "logs" / "training.csv")
     assert [int(r["epoch"]) for r in rows] == list(range(more))  # rows appended, numbering continued
     assert rows[:TINY_EPOCHS] == before_rows
     # the optimizer state came back with the checkpoint: its step counter went on
-    steps = int(keras.saving.load_model(run / "checkpoints" / "last.keras").optimizer.iterations)
+    steps = int(keras.saving.load_model(last_model_path(run)).optimizer.iterations)
     assert steps == more * STEPS_PER_EPOCH
     # the shared run was not touched
-    assert json.loads((trained_run.run_dir / "checkpoints" / "state.json").read_text())["epoch"] == TINY_EPOCHS
+    assert last_state(trained_run.run_dir)["epoch"] == TINY_EPOCHS
 
 
 def test_existing_run_is_not_overwritten_without_resume(trained_run, tmp_path):

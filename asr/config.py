@@ -146,7 +146,8 @@ class Config:
 
 # Allowed ranges [low, high] (None: unbounded) of numeric settings, checked on load.
 RANGES: dict[str, tuple[float | None, float | None]] = {
-    "corpus.n_train": (0, None), "corpus.random_voices": (0, 2000), "corpus.n_dev": (0, None), "corpus.n_test": (0, None),
+    "corpus.n_train": (0, None), "corpus.random_voices": (0, 2000), "corpus.n_dev": (0, None),
+    "corpus.n_test": (0, None),
     "data.min_duration": (0, None), "data.max_duration": (0, None), "data.num_workers": (1, None),
     "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
     "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),

@@ -213,7 +213,8 @@ def test_load_split_skips_bad_lines_with_reasons_and_keeps_the_rest(tmp_path):
         {"audio_filepath": "two.wav", "duration": 0.8, "text": "it's 2"},
         {"audio_filepath": "missing.wav", "duration": 0.5, "text": "gone"},
         {"audio_filepath": "short.wav", "duration": 0.05, "text": "hi"},
-        {"audio_filepath": "fast.wav", "duration": 0.2, "text": "this sentence is far too long for a fifth of a second"},
+        {"audio_filepath": "fast.wav", "duration": 0.2,
+         "text": "this sentence is far too long for a fifth of a second"},
         {"audio_filepath": "empty.wav", "duration": 0.5, "text": "?!"},
         {"audio_filepath": "three.wav", "duration": 0.7, "text": "three"},
     ]

@@ -1,17 +1,19 @@
 """The acoustic model: shapes, padding invariance, CTC loss, .keras round trip, cuDNN eligibility."""
 
 import dataclasses
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from asr.config import FeatureConfig, ModelConfig
+from asr.config import FeatureConfig, ModelConfig, load_config
 from asr.errors import ConfigError
 from asr.model import CTCModel, build_model, ctc_loss
 from asr.text import Tokenizer
 
+REPO = Path(__file__).resolve().parent.parent
 N_MELS = 12
 FEATURES = FeatureConfig(n_mels=N_MELS)
 TOKENIZER = Tokenizer()
@@ -233,11 +235,10 @@ def test_different_alphabet_changes_the_head(tmp_path):
     assert keras.saving.load_model(path, safe_mode=True).characters == "abc "
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_lstms_are_cudnn_eligible(models, name):
-    lstms = iter_lstms(models[name])
-    assert len(lstms) == 2 * CONFIGS[name].lstm_layers  # forward and backward per layer
-    assert sum(layer.go_backwards for layer in lstms) == CONFIGS[name].lstm_layers
+def assert_cudnn_eligible(model, cfg: ModelConfig):
+    lstms = iter_lstms(model)
+    assert len(lstms) == 2 * cfg.lstm_layers  # forward and backward per layer
+    assert sum(layer.go_backwards for layer in lstms) == cfg.lstm_layers
     for layer in lstms:
         assert layer.use_cudnn in ("auto", True)
         assert layer.activation is keras.activations.tanh
@@ -245,3 +246,14 @@ def test_lstms_are_cudnn_eligible(models, name):
         assert layer.recurrent_dropout == 0
         assert layer.unroll is False
         assert layer.use_bias is True
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_lstms_are_cudnn_eligible(models, name):
+    assert_cudnn_eligible(models[name], CONFIGS[name])
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_shipped_recipe_is_cudnn_eligible(recipe):
+    cfg = load_config(REPO / "configs" / recipe)
+    assert_cudnn_eligible(build_model(cfg.model, cfg.features, TOKENIZER), cfg.model)

@@ -645,3 +645,22 @@ def make_corpus(
         "voices_used": used,
     }, indent=2) + "\n")
     return manifests
+
+
+def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = "commands", text_file: str | None = None,
+                      n_train: int, n_dev: int, n_test: int, seed: int, engines: Sequence[str],
+                      holdout: str, random_voices: int = 0, **_ignored) -> bool:
+    """True when ``out_dir`` holds a finished corpus made with these settings
+    (``make_corpus``'s arguments; ``corpus.json`` is written last, so its
+    presence means the corpus is complete)."""
+    try:
+        made = json.loads((Path(out_dir) / "corpus.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    wanted = {
+        "seed": seed, "grammar": None if text_file is not None else grammar,
+        "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
+        "holdout": holdout, "random_voices": random_voices, "engines": sorted(set(engines)),
+        "counts": {"train": n_train, "dev": n_dev, "test": n_test},
+    }
+    return all(made.get(key) == value for key, value in wanted.items())

@@ -1,6 +1,6 @@
 """The main job: synthesise a recipe's corpus → train → evaluate on the test
-split → transcribe a sample. Re-running picks up where it stopped (an existing
-corpus is reused, a finished or interrupted run is resumed).
+split → transcribe a sample. Re-running picks up where it stopped (a corpus made
+with the same settings is reused, a finished or interrupted run is resumed).
 
     python pipelines/run_recipe.py --config configs/commands.yaml
 """
@@ -24,18 +24,19 @@ def main() -> int:
 
     import_tensorflow_quietly()
     import asr
+    from asr.checkpoints import CheckpointStore
     from asr.config import load_config
     from asr.data import read_manifest
     from asr.errors import ASRError
-    from asr.synth import make_corpus
+    from asr.synth import corpus_is_current, make_corpus
     from asr.training import train
 
     try:
         cfg = load_config(args.config, args.overrides)
-        if not Path(cfg.corpus.out_dir, "corpus.json").is_file():
+        if not corpus_is_current(**vars(cfg.corpus)):  # made anew when the corpus settings changed
             make_corpus(**vars(cfg.corpus))
         run_dir = Path(cfg.resolved_run_dir)
-        metrics = train(cfg, resume=(run_dir / "checkpoints" / "state.json").is_file())
+        metrics = train(cfg, resume=bool(CheckpointStore(run_dir / "checkpoints").epochs()))
         result = metrics["test"]  # train() evaluates the best model on the test split
         print(json.dumps(result))
         print(f"test WER {result['wer']:.2%}  CER {result['cer']:.2%}  "

@@ -246,6 +246,16 @@ def test_make_corpus_voice_holdout(tmp_path: Path) -> None:
     other = make_corpus(tmp_path / "other", n_train=6, n_dev=0, n_test=0, seed=1)
     assert [u.text for u in _read_split(other["train"])] != [u.text for u in _read_split(paths["train"])]
 
+    # the corpus records what made it, so a recipe whose corpus settings changed makes it anew
+    from asr.config import CorpusConfig
+    from asr.synth import corpus_is_current
+
+    made = CorpusConfig(out_dir=str(out), n_train=6, n_dev=3, n_test=3, seed=0, holdout="voice")
+    assert corpus_is_current(**vars(made))
+    for change in ({"n_train": 7}, {"seed": 1}, {"holdout": "engine"}, {"grammar": "digits"}, {"random_voices": 5},
+                   {"engines": ["espeak-ng"]}, {"out_dir": str(tmp_path / "nowhere")}):
+        assert not corpus_is_current(**{**vars(made), **change}), change
+
 
 @needs_engines
 def test_make_corpus_engine_holdout(tmp_path: Path) -> None:

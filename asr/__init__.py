@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 
 
 def load(path=None, **kwargs):
-    """Load a trained model for transcription (see ``asr.inference.load``)."""
+    """Load a trained model for transcription: a ``.keras`` model or folder, or an
+    exported ``.tflite`` file, run without TensorFlow (see ``asr.inference.load``)."""
     from asr.inference import load as _load
 
     return _load(path, **kwargs)

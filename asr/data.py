@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from asr.errors import ManifestError
 
@@ -41,8 +41,92 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class LineWriter:
+    """Write a text file a line at a time, in bounded memory, without ever leaving a
+    half-written file at ``path``.
+
+    Lines go to a temporary file beside ``path`` (opened here, its folder created),
+    renamed into place by ``commit()``; ``abort()`` removes it. As a context
+    manager it commits on a normal exit and aborts on an exception, so an
+    existing file at ``path`` stays untouched when writing fails.
+
+    Args:
+        path: the file to write.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._handle = self._tmp.open("wb")
+        self.lines = 0  # lines written so far
+
+    def write_line(self, line: str) -> None:
+        """Append ``line`` (without its newline). A line that cannot be encoded as
+        UTF-8 (a lone surrogate) raises ``ManifestError`` and nothing is written."""
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ManifestError(f"{self.path}: a line holds a lone surrogate, which UTF-8 cannot encode") from None
+        self._handle.write(data + b"\n")
+        self.lines += 1
+
+    def commit(self) -> Path:
+        """Close the temporary file and rename it to ``path``; returns ``path``."""
+        self._handle.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and remove the temporary file; ``path`` is left as it was."""
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class ManifestWriter(LineWriter):
+    """A ``LineWriter`` for manifest entries, one ``write`` each: audio paths are
+    made relative to the manifest's folder and durations rounded to 0.1 ms.
+
+    Args:
+        path: the manifest file to write (its folder is created).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self._root = self.path.parent.resolve()
+
+    def write(self, entry: dict) -> dict:
+        """Append one entry: a dict with at least ``audio_filepath`` (absolute, or
+        relative to the current directory), ``duration`` (seconds) and ``text``.
+
+        Returns the row as written. Raises ``ManifestError``, writing nothing, when
+        a required key is missing or the entry cannot be written as UTF-8.
+        """
+        missing = [k for k in REQUIRED_KEYS if k not in entry]
+        if missing:
+            raise ManifestError(f"{self.path}: entry {entry!r} lacks {', '.join(missing)}")
+        row = dict(entry)
+        audio = Path(row["audio_filepath"]).resolve()
+        row["audio_filepath"] = os.path.relpath(audio, self._root)
+        row["duration"] = round(float(row["duration"]), 4)
+        self.write_line(json.dumps(row, ensure_ascii=False))
+        return row
+
+
 def write_manifest(path: str | os.PathLike, entries: Iterable[dict]) -> Path:
     """Write manifest entries as JSONL, with audio paths made relative to the manifest.
+
+    Entries are written as they come (a generator is never held whole) to a
+    temporary file renamed into place at the end; on an error nothing is replaced.
 
     Args:
         path: the manifest file to write (its folder is created).
@@ -52,20 +136,45 @@ def write_manifest(path: str | os.PathLike, entries: Iterable[dict]) -> Path:
     Returns:
         The manifest path.
     """
-    path = Path(path)
-    root = path.parent.resolve()
-    lines = []
-    for entry in entries:
-        missing = [k for k in REQUIRED_KEYS if k not in entry]
-        if missing:
-            raise ManifestError(f"{path}: entry {entry!r} lacks {', '.join(missing)}")
-        row = dict(entry)
-        audio = Path(row["audio_filepath"]).resolve()
-        row["audio_filepath"] = os.path.relpath(audio, root)
-        row["duration"] = round(float(row["duration"]), 4)
-        lines.append(json.dumps(row, ensure_ascii=False))
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
-    return path
+    with ManifestWriter(path) as writer:
+        for entry in entries:
+            writer.write(entry)
+    return writer.path
+
+
+def iter_lines(handle: BinaryIO, name: str, strip_bom: bool = False) -> Iterator[tuple[int, str | ManifestError]]:
+    """Read a UTF-8 text file a line at a time in bounded memory, decoding each
+    line on its own so that one bad line does not stop the reading.
+
+    Args:
+        handle: the file, opened in binary mode.
+        name: the file's name, for error messages (``name:LINE: reason``).
+        strip_bom: drop a UTF-8 byte-order mark at the start of line 1.
+
+    Yields:
+        ``(line number from 1, text)`` with the line ending removed, or
+        ``(line number, ManifestError)`` for a line that is not UTF-8 or is longer
+        than ``MAX_LINE_BYTES`` (such a line is skipped without being held whole).
+    """
+    lineno = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of the line without holding it
+            yield lineno, ManifestError(f"{name}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if strip_bom and lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield lineno, ManifestError(f"{name}:{lineno}: not UTF-8 text")
+            continue
+        yield lineno, line.rstrip("\r\n")
 
 
 def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance | ManifestError]:
@@ -84,21 +193,9 @@ def iter_manifest(path: str | os.PathLike) -> Iterator[Utterance | ManifestError
     except OSError as exc:
         raise ManifestError(f"{path}: cannot open manifest: {exc.strerror}") from None
     with handle:
-        lineno = 0
-        while True:
-            raw = handle.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                break
-            lineno += 1
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass  # skip the rest of the line without holding it
-                yield ManifestError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes")
-                continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield ManifestError(f"{path}:{lineno}: not UTF-8 text")
+        for lineno, line in iter_lines(handle, str(path)):
+            if isinstance(line, ManifestError):
+                yield line
                 continue
             if not line.strip():
                 continue

@@ -35,3 +35,11 @@ def describe_load_error(exc: Exception) -> str:
         return "refused: it holds a Lambda layer, whose Python code could do anything; safe loading is on"
     first = text.split(". ")[0] if text else type(exc).__name__
     return first[:200]
+
+
+class LMError(ASRError):
+    """A language model file is missing, malformed, or of a kind that cannot be read here."""
+
+
+class DecoderError(ASRError):
+    """A decoder option is out of range (beam size, weights, hot words)."""

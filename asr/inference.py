@@ -18,17 +18,18 @@ import numpy as np
 from asr.audio import check_audio, load_audio
 from asr.config import DataConfig, FeatureConfig
 from asr.decoding import Decoder, GreedyDecoder
-from asr.errors import ASRError, ModelError
+from asr.errors import ASRError, ModelError, describe_load_error
 from asr.features import log_mel
 from asr.text import Tokenizer
 
 MODEL_FILE = "model.keras"
+LITE_SUFFIX = ".tflite"  # an `asr export` TFLite file, run by asr.lite without TensorFlow
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "saved_models" / "commands"
 
 
 def resolve_model_path(path: str | os.PathLike | None) -> Path:
     """A ``.keras`` file, a folder holding ``model.keras`` (a run or a saved
-    model folder), or None for the shipped default model."""
+    model folder), a ``.tflite`` file, or None for the shipped default model."""
     if path is None:
         path = DEFAULT_MODEL
         if not (path / MODEL_FILE).is_file():
@@ -38,8 +39,10 @@ def resolve_model_path(path: str | os.PathLike | None) -> Path:
         path = path / MODEL_FILE
     if not path.is_file():
         raise ModelError(f"{path}: model not found")
+    if path.suffix == LITE_SUFFIX:
+        return path
     if path.suffix != ".keras":
-        raise ModelError(f"{path}: not a .keras model file")
+        raise ModelError(f"{path}: not a .keras or {LITE_SUFFIX} model file")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a Keras model (a .keras file is a zip archive)")
     return path
@@ -53,6 +56,8 @@ class Recognizer:
         decoder: a ``Decoder`` (default: greedy).
         max_duration: seconds; longer audio is refused.
     """
+
+    features_in_graph = False  # True where the model takes samples and computes its own log-mels
 
     def __init__(self, model, decoder: Decoder | None = None, max_duration: float | None = None):
         self.model = model
@@ -80,9 +85,9 @@ class Recognizer:
     def sample_rate(self) -> int:
         return self.features.sample_rate
 
-    def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
-                  name: str = "<array>") -> np.ndarray:
-        """A file or an array → checked log-mel features ``[frames, n_mels]``.
+    def samples(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+                name: str = "<array>") -> np.ndarray:
+        """A file or an array → checked mono float32 samples ``[n]`` at the model's rate.
 
         Args:
             audio: a path, or float samples ``[n]``; two-dimensional arrays are
@@ -102,8 +107,12 @@ class Recognizer:
                 import librosa
 
                 samples = librosa.resample(samples, orig_sr=rate, target_sr=self.sample_rate, res_type="soxr_hq")
-        check_audio(samples, self.sample_rate, name, max_duration=self.max_duration)
-        return log_mel(samples, self.features)
+        return check_audio(samples, self.sample_rate, name, max_duration=self.max_duration)
+
+    def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+                  name: str = "<array>") -> np.ndarray:
+        """A file or an array (see ``samples``) → log-mel features ``[frames, n_mels]``."""
+        return log_mel(self.samples(audio, sample_rate, name), self.features)
 
     def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """Per-utterance logits ``[T'_i, V]`` for features ``[T_i, F]``, batched by length."""
@@ -139,20 +148,24 @@ def load(path: str | os.PathLike | None = None, **kwargs) -> Recognizer:
     """Load a trained model for transcription.
 
     Args:
-        path: a ``.keras`` file or a folder holding ``model.keras``; None for the
-            shipped default model.
+        path: a ``.keras`` file or a folder holding ``model.keras``; a ``.tflite``
+            file from ``asr export`` (run with ai-edge-litert, see ``asr.lite``);
+            None for the shipped default model.
         **kwargs: passed to ``Recognizer``.
     """
     path = resolve_model_path(path)
+    if path.suffix == LITE_SUFFIX:
+        from asr.lite import load_lite
+
+        return load_lite(path, **kwargs)
     import keras
 
     import asr.model  # noqa: F401  (registers the custom layers)
 
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{path}: cannot load model ({reason[:160]})") from None
+    except Exception as exc:  # Keras raises many types for a file it cannot load
+        raise ModelError(f"{path}: cannot load model ({describe_load_error(exc)})") from None
     if not isinstance(model, asr.model.CTCModel):
         raise ModelError(f"{path}: not a model of this toolkit (found {type(model).__name__})")
     return Recognizer(model, **kwargs)

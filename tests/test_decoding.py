@@ -1,9 +1,13 @@
-"""Greedy CTC decoding and the WER/CER metrics."""
+"""Greedy CTC decoding, the prefix beam search without an LM, and the WER/CER metrics
+(the beam search with an LM and hot words is in test_lm.py)."""
+
+import itertools
+import math
 
 import numpy as np
 import pytest
 
-from asr.decoding import GreedyDecoder, greedy_ids
+from asr.decoding import BeamSearchDecoder, GreedyDecoder, greedy_ids, ids_to_text, log_softmax
 from asr.metrics import error_rates, utterance_errors
 from asr.text import Tokenizer
 
@@ -85,6 +89,45 @@ def test_greedy_decoder_all_blank_gives_empty_text():
     tok = Tokenizer()
     logits = one_hot([0] * 8, vocab=tok.vocab_size)[None]
     assert GreedyDecoder(tok)(logits, [8]) == [""]
+
+
+def test_beam_of_one_equals_greedy_where_it_must():
+    # when every frame's best class holds > 0.9 of the mass, the single best prefix
+    # is the best path's, so a beam of one must agree with greedy
+    tok = Tokenizer()
+    rng = np.random.default_rng(7)
+    greedy, beam = GreedyDecoder(tok), BeamSearchDecoder(tok, beam_size=1)
+    for _ in range(200):
+        T = int(rng.integers(1, 50))
+        logits = rng.normal(0, 1, (T, tok.vocab_size))
+        logits[np.arange(T), rng.integers(0, tok.vocab_size, T)] += 9.0  # favour blanks and repeats too
+        logits[rng.random(T) < 0.4, 0] += 12.0
+        assert beam(logits[None], [T]) == greedy(logits[None], [T])
+
+
+def test_beam_search_scores_are_exact_ctc_probabilities():
+    # with no pruning, each transcript's score is log of the sum over every alignment
+    # (enumerated here: 4 classes, 6 frames)
+    tok = Tokenizer("ab ")
+    logits = np.random.default_rng(3).normal(0, 1.5, (6, tok.vocab_size))
+    log_probs = log_softmax(logits)
+    exact: dict[tuple, float] = {}
+    for path in itertools.product(range(tok.vocab_size), repeat=len(log_probs)):
+        ids = tuple(greedy_ids(np.eye(tok.vocab_size)[list(path)], len(path)))
+        exact[ids] = exact.get(ids, 0.0) + math.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    best_per_text: dict[str, float] = {}
+    for ids, p in exact.items():
+        text = ids_to_text(tok, ids)
+        best_per_text[text] = max(best_per_text.get(text, 0.0), p)
+    found = BeamSearchDecoder(tok, beam_size=10**6, prune_log_prob=-math.inf).search(logits)
+    assert {text for text, _ in found} == set(best_per_text)
+    for text, score in found:
+        assert score == pytest.approx(math.log(best_per_text[text]), abs=1e-9)
+    assert found[0][0] == max(best_per_text, key=best_per_text.get)
+    # a small beam still finds the best transcript here, and decodes a padded batch row by row
+    beam = BeamSearchDecoder(tok, beam_size=4)
+    padded = np.concatenate([logits, np.random.default_rng(4).normal(0, 1, (3, tok.vocab_size))])[None]
+    assert beam(padded, [len(logits)]) == [found[0][0]]
 
 
 # ----------------------------------------------------------------------------

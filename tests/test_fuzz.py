@@ -17,7 +17,7 @@ from asr.audio import load_audio, read_audio
 from asr.config import Config, load_config
 from asr.data import MAX_LINE_BYTES, Utterance, iter_manifest
 from asr.errors import AudioError, ConfigError, ManifestError
-from conftest import sine
+from conftest import REPO, sine
 
 FUZZ = settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -201,3 +201,43 @@ def test_config_files_of_random_bytes_load_or_are_refused(tmp_path, raw):
         assert str(path) in str(exc)
     else:
         assert isinstance(cfg, Config)
+
+
+# ----------------------------------------------------------------------------
+# the metadata of exported TFLite files (read without TensorFlow)
+# ----------------------------------------------------------------------------
+
+SHIPPED_TFLITE = REPO / "saved_models" / "commands" / "model.tflite"
+
+
+@FUZZ
+@given(cut=st.integers(0, 4096), flips=st.lists(st.tuples(st.integers(0, 4095), st.integers(1, 255)), max_size=12),
+       tail=st.binary(max_size=64))
+def test_tflite_metadata_reader_survives_damaged_headers(cut, flips, tail):
+    from asr.errors import ModelError
+    from asr.tflite_file import read_metadata
+
+    data = bytearray(SHIPPED_TFLITE.read_bytes())
+    for position, mask in flips:  # the tables the reader walks sit near the start
+        data[position] ^= mask
+    damaged = bytes(data[: len(data) - cut]) + tail
+    try:
+        config = read_metadata(damaged, source="fuzzed.tflite")
+    except ModelError as exc:
+        assert str(exc).startswith("fuzzed.tflite: ") and "\n" not in str(exc)
+    else:
+        assert isinstance(config, dict)
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048))
+def test_tflite_metadata_reader_refuses_random_bytes(data):
+    from asr.errors import ModelError
+    from asr.tflite_file import read_metadata
+
+    try:
+        read_metadata(data, source="random.tflite")
+    except ModelError as exc:
+        assert str(exc).startswith("random.tflite: ")
+    else:
+        raise AssertionError("random bytes were read as a TFLite model")

@@ -1,0 +1,109 @@
+"""Transcribing with an exported ``.tflite`` model on ai-edge-litert, without TensorFlow.
+
+    >>> import asr
+    >>> model = asr.load("exported/model.tflite")
+    >>> model.transcribe("turn_on.wav")
+
+The TFLite graph (``asr export``) takes one utterance's PCM ``[1, N]`` and
+computes the log-mel front end itself, so the recognizer hands it samples, not
+features. Everything else (audio loading and checks, greedy decoding, the file
+loop) is ``asr.inference.Recognizer``'s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from asr.config import FeatureConfig, from_dict
+from asr.errors import ASRError, ModelError
+from asr.inference import Recognizer
+from asr.quiet import quiet_stderr
+from asr.text import Tokenizer
+from asr.tflite_file import read_model_config
+
+
+class LiteModel:
+    """A ``.tflite`` file from ``asr export`` in an ai-edge-litert interpreter,
+    with the tokenizer and feature settings stored in the file.
+
+    Args:
+        path: the ``.tflite`` file.
+        num_threads: interpreter CPU threads (None: the runtime's default).
+
+    Call: ``samples [n]`` float32 at ``features.sample_rate`` → ``log_probs [T', V]``
+    float32 (id 0 the CTC blank).
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        self.path = Path(path)
+        config = read_model_config(self.path)
+        try:
+            self.tokenizer = Tokenizer(config["characters"])
+            self.features = from_dict(FeatureConfig, config["feature_config"], "feature_config")  # checked
+        except (KeyError, TypeError, ASRError) as exc:
+            raise ModelError(f"{self.path}: unusable asr_config metadata ({exc})") from None
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ModelError(f"{self.path}: running .tflite models needs ai-edge-litert "
+                             "(pip install ai-edge-litert)") from None
+        try:
+            with quiet_stderr():  # the runtime's INFO line about its CPU delegate
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"{self.path}: the TFLite runtime cannot load it ({reason[:160]})") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0]["shape_signature"]) != 2:
+            raise ModelError(f"{self.path}: expected one input [1, N] and one output")
+        self._input, self._output = inputs[0]["index"], outputs[0]["index"]
+        self._samples = None  # the input length the tensors are allocated for
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        audio = np.ascontiguousarray(samples, dtype=np.float32)[None]
+        if audio.shape[1] != self._samples:
+            self.interpreter.resize_tensor_input(self._input, list(audio.shape), strict=True)
+            self.interpreter.allocate_tensors()
+            self._samples = audio.shape[1]
+        # the fused LSTM ops keep their state across invoke(): start each utterance from zero
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self._input, audio)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output)[0].copy()
+
+
+class LiteRecognizer(Recognizer):
+    """A ``Recognizer`` on a ``LiteModel``: the same ``transcribe``,
+    ``transcribe_files`` and ``decode``. The model computes its own log-mels, so
+    ``featurize`` gives the checked samples, its input.
+
+    Args:
+        model: a ``LiteModel``.
+        decoder, max_duration: as for ``Recognizer``.
+    """
+
+    features_in_graph = True
+
+    @staticmethod
+    def _make_forward(model):
+        return model
+
+    def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+                  name: str = "<array>") -> np.ndarray:
+        """A file or an array → checked samples ``[n]`` (see ``Recognizer.samples``)."""
+        return self.samples(audio, sample_rate, name)
+
+    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """Per-utterance log-probabilities ``[T'_i, V]`` for samples ``[n_i]``, one
+        utterance per invoke (the graph has batch size 1; ``batch_size`` is unused)."""
+        return [self._forward(samples) for samples in features]
+
+
+def load_lite(path: str | os.PathLike, num_threads: int | None = None, **kwargs) -> LiteRecognizer:
+    """A ``LiteRecognizer`` for a ``.tflite`` file (``kwargs`` go to ``Recognizer``)."""
+    return LiteRecognizer(LiteModel(path, num_threads), **kwargs)

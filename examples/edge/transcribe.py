@@ -1,0 +1,94 @@
+"""Transcribe WAV files on a device (a Raspberry Pi, say) with a model from `asr export`.
+
+Needs only numpy, soundfile and ai-edge-litert; no TensorFlow, no asr package:
+
+    pip install numpy soundfile ai-edge-litert
+    python transcribe.py model.tflite speech.wav [more.wav ...]
+
+The model's settings come from the JSON file written beside it
+(``model.tflite.json``): the sample rate, and the characters that the output ids
+stand for (id 0 is the CTC blank, id i + 1 is ``characters[i]``). The WAV files
+must be mono at that sample rate (16 kHz for the shipped model); this script
+does not resample. A stereo file is averaged to mono.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import soundfile as sf
+from ai_edge_litert.interpreter import Interpreter
+
+
+def read_config(model_path: str) -> dict:
+    """The sidecar ``<model>.json``: ``characters``, ``feature_config`` (``sample_rate``...)."""
+    with open(f"{model_path}.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_wav(path: str, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples ``[n]`` in [-1, 1]; the file must already be at ``sample_rate`` Hz."""
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    if rate != sample_rate:
+        raise ValueError(f"{path}: {rate} Hz, but the model needs {sample_rate} Hz mono audio")
+    return audio.mean(axis=1)
+
+
+def greedy_decode(log_probs: np.ndarray, characters: str) -> str:
+    """Best-path CTC: the likeliest id per frame, repeats merged, blanks (id 0) dropped."""
+    best = log_probs.argmax(axis=-1)
+    keep = np.ones(best.shape, dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    text = "".join(characters[i - 1] for i in best[keep] if i != 0)
+    return " ".join(text.split())
+
+
+class Transcriber:
+    """One TFLite interpreter; ``transcribe(samples [n]) → text``."""
+
+    def __init__(self, model_path: str, num_threads: int = 1):
+        self.config = read_config(model_path)
+        self.interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.config["feature_config"]["sample_rate"])
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        audio = np.ascontiguousarray(samples, dtype=np.float32)[None]  # [1, n]
+        self.interpreter.resize_tensor_input(self.input, list(audio.shape))  # n changes per file
+        self.interpreter.allocate_tensors()
+        # the LSTM state survives invoke(): without this the second file is transcribed wrong
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self.input, audio)
+        self.interpreter.invoke()
+        log_probs = self.interpreter.get_tensor(self.output)[0]  # [frames, characters + 1]
+        return greedy_decode(log_probs, self.config["characters"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a .tflite file from `asr export` (with its .json beside it)")
+    parser.add_argument("wavs", nargs="+", help=".wav files, mono, at the model's sample rate")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    transcriber = Transcriber(args.model, args.threads)
+    status = 0
+    for path in args.wavs:
+        try:
+            text = transcriber.transcribe(read_wav(path, transcriber.sample_rate))
+        except (OSError, ValueError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{path}\t{text}" if len(args.wavs) > 1 else text, flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

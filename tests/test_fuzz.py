@@ -241,3 +241,23 @@ def test_tflite_metadata_reader_refuses_random_bytes(data):
         assert str(exc).startswith("random.tflite: ")
     else:
         raise AssertionError("random bytes were read as a TFLite model")
+
+
+@FUZZ
+@given(raw=st.binary(max_size=512) | json_values.map(lambda v: json.dumps(v).encode())
+       | st.fixed_dictionaries({"characters": json_values, "feature_config": json_values}).map(
+           lambda v: json.dumps(v).encode()))
+def test_the_edge_example_reads_its_settings_file_or_names_the_problem(tmp_path, raw):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edge_transcribe", REPO / "examples" / "edge" / "transcribe.py")
+    edge = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(edge)
+    model = tmp_path / "model.tflite"
+    (tmp_path / "model.tflite.json").write_bytes(raw)
+    try:
+        config = edge.read_config(str(model))
+    except ValueError as exc:
+        assert str(exc).startswith(f"{model}.json: ")
+    else:
+        assert isinstance(config["characters"], str) and config["feature_config"]["sample_rate"] > 0

@@ -23,10 +23,28 @@ import soundfile as sf
 from ai_edge_litert.interpreter import Interpreter
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is under 1 KB; read no more than this
+
+
 def read_config(model_path: str) -> dict:
-    """The sidecar ``<model>.json``: ``characters``, ``feature_config`` (``sample_rate``...)."""
-    with open(f"{model_path}.json", encoding="utf-8") as handle:
-        return json.load(handle)
+    """The sidecar ``<model>.json``: ``characters``, ``feature_config`` (``sample_rate``...).
+
+    Raises ValueError naming the file when it is missing, not JSON, or lacks those keys.
+    """
+    path = f"{model_path}.json"
+    try:
+        with open(path, "rb") as handle:
+            config = json.loads(handle.read(MAX_CONFIG_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ValueError(f"{path}: cannot read the model's settings ({reason})") from None
+    features = config.get("feature_config") if isinstance(config, dict) else None
+    rate = features.get("sample_rate") if isinstance(features, dict) else None
+    if not isinstance(config.get("characters") if isinstance(config, dict) else None, str) \
+            or type(rate) is not int or rate <= 0:
+        raise ValueError(f"{path}: not the settings file of an `asr export` model "
+                         "(needs characters and feature_config.sample_rate)")
+    return config
 
 
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
@@ -77,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("wavs", nargs="+", help=".wav files, mono, at the model's sample rate")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    transcriber = Transcriber(args.model, args.threads)
+    try:
+        transcriber = Transcriber(args.model, args.threads)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     status = 0
     for path in args.wavs:
         try:

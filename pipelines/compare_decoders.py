@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tune-manifest", help="pick beam size, alpha and beta on this manifest (dev) first")
     args = parser.parse_args(argv)
 
+    from asr.cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # TensorFlow's C++ start-up lines off the terminal, as in `asr`
     import asr
     from asr.config import DataConfig
     from asr.lm import load_lm

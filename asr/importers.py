@@ -276,8 +276,8 @@ def import_items(items: Iterable[Candidate | Skipped], manifest: str | os.PathLi
 # ----------------------------------------------------------------------------
 
 def _lines(path: Path) -> Iterator[tuple[str, str | Skipped]]:
-    """``(where, text)`` per line of a UTF-8 text file (BOM dropped, line endings
-    removed); a line that is not UTF-8 or too long comes as a ``Skipped`` item."""
+    """``(where, text)`` per non-blank line of a UTF-8 text file (BOM dropped, line
+    endings removed); a line that is not UTF-8 or too long comes as a ``Skipped`` item."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -291,7 +291,7 @@ def _lines(path: Path) -> Iterator[tuple[str, str | Skipped]]:
             if isinstance(line, ManifestError):
                 message = str(line)
                 yield where, Skipped(where, message.removeprefix(f"{where}: "), message)
-            else:
+            elif line.strip():
                 yield where, line
 
 
@@ -301,8 +301,6 @@ def _header(path: Path, lines: Iterator[tuple[str, str | Skipped]], split: Calla
     for where, line in lines:
         if isinstance(line, Skipped):
             raise ManifestError(f"{line.detail} (the header line)")
-        if not line.strip():
-            continue
         try:
             names = [name.strip() for name in split(line)]
         except csv.Error as exc:
@@ -332,8 +330,6 @@ def _table_rows(path: Path, split: Callable[[str], list[str]],
     for where, line in lines:
         if isinstance(line, Skipped):
             yield line
-            continue
-        if not line.strip():
             continue
         try:
             fields = split(line)
@@ -365,8 +361,6 @@ def read_librispeech(split_dir: Path) -> Iterator[Candidate | Skipped]:
                     if isinstance(line, Skipped):
                         yield line
                         continue
-                    if not line.strip():
-                        continue
                     utt, _, text = line.strip().partition(" ")
                     if not _is_plain_name(utt):
                         yield Skipped(where, MALFORMED, f"{where}: {utt!r:.60} is not an utterance id")
@@ -381,8 +375,6 @@ def read_ljspeech(root: Path) -> Iterator[Candidate | Skipped]:
     for where, line in _lines(root / "metadata.csv"):
         if isinstance(line, Skipped):
             yield line
-            continue
-        if not line.strip():
             continue
         fields = line.split("|")
         if len(fields) not in (2, 3) or not _is_plain_name(fields[0]):
@@ -510,8 +502,6 @@ def read_nemo(manifest: Path) -> Iterator[Candidate | Skipped]:
     for where, line in _lines(manifest):
         if isinstance(line, Skipped):
             yield line
-            continue
-        if not line.strip():
             continue
         try:
             row = json.loads(line)

@@ -581,7 +581,8 @@ def make_corpus(
         pools["train"] = sorted(pools["train"] + _random_voices(random_voices, out_dir, seed))
     for split, n in counts.items():
         if n and not pools[split]:
-            raise ConfigError(f"corpus: no voices left for {split} with engines {list(engines)} and holdout {holdout!r}")
+            raise ConfigError(f"corpus: no voices left for {split} with engines {list(engines)} "
+                              f"and holdout {holdout!r}")
 
     manifests: dict[str, Path] = {}
     used: dict[str, list[str]] = {}

@@ -18,7 +18,8 @@ from asr.errors import TextError
 BLANK = "<blank>"
 DEFAULT_CHARACTERS = " '" + string.ascii_lowercase
 
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _SCALES = [(10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand")]
 _ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",

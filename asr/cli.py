@@ -166,6 +166,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"CER         {_percent(result['cer'])}")
     print(f"RTF         {result['rtf']:.4f} (wall seconds per audio second)")
     print(f"decoding    {result['decode_ms_per_utterance']:.2f} ms per utterance")
+    for title, groups in (("by length", result["by_length"]), ("by speaker", result["by_speaker"])):
+        if groups:
+            print(f"{title}:")
+            width = max(len(name) for name in groups)
+            for name, rates in groups.items():
+                print(f"  {name:{width}s} {rates['utterances']:5d} utts  WER {_percent(rates['wer']):>9s}  "
+                      f"CER {_percent(rates['cer']):>9s}")
     if result["worst"]:
         print("worst utterances:")
         for row in result["worst"]:

@@ -1,4 +1,5 @@
-"""Evaluating a recognizer on a manifest: WER, CER, real-time factor, worst utterances."""
+"""Evaluating a recognizer on a manifest: WER, CER, real-time factor, worst utterances,
+and WER/CER per speaker and per length bucket."""
 
 from __future__ import annotations
 
@@ -9,7 +10,19 @@ import time
 from asr.config import DataConfig
 from asr.data import load_split
 from asr.errors import ASRError
-from asr.metrics import error_rates, utterance_errors
+from asr.metrics import error_rates, grouped_error_rates, utterance_errors
+
+LENGTH_BUCKETS = (2.0, 4.0, 8.0, 16.0)  # seconds: the upper edges of the length buckets
+
+
+def length_bucket(seconds: float, edges: tuple[float, ...] = LENGTH_BUCKETS) -> str:
+    """The length bucket of an utterance, e.g. ``"2-4 s"`` or ``">16 s"``."""
+    low = 0.0
+    for high in edges:
+        if seconds < high:
+            return f"{low:g}-{high:g} s"
+        low = high
+    return f">{low:g} s"
 
 
 def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | None = None,
@@ -25,7 +38,9 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
 
     Returns:
         ``{"wer", "cer", "rtf", "decode_ms_per_utterance", "utterances", "audio_seconds",
-        "skipped", "worst": [{"audio_filepath", "reference", "hypothesis", "wer", "cer"}]}``;
+        "skipped", "worst": [{"audio_filepath", "reference", "hypothesis", "wer", "cer"}],
+        "by_length": {bucket: {"wer", "cer", "utterances"}}, "by_speaker": {...}}``
+        (``by_speaker`` from the manifest's ``speaker`` key, empty when it has none);
         ``rtf`` is wall seconds (features + model + decoding) per audio second;
         ``decode_ms_per_utterance`` is the decoder's share alone (logits → text).
     """
@@ -51,6 +66,10 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
                      "wer": errs["wer"], "cer": errs["cer"]})
     rows.sort(key=lambda r: (-r["wer"], -r["cer"]))
     seconds = split.audio_seconds
+    buckets = [length_bucket(utt.duration) for utt in split.utterances]
+    by_length = grouped_error_rates(split.texts, hypotheses, buckets)
+    speakers = [str(utt.extra.get("speaker", "")) for utt in split.utterances]
+    by_speaker = grouped_error_rates(split.texts, hypotheses, speakers) if any(speakers) else {}
     return {
         **rates,
         "rtf": elapsed / seconds if seconds else 0.0,
@@ -59,4 +78,7 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
         "audio_seconds": seconds,
         "skipped": len(split.skipped),
         "worst": [r for r in rows[:worst] if r["wer"] > 0 or r["cer"] > 0],
+        "by_length": {b: by_length[b] for b in map(length_bucket, (0.0, *LENGTH_BUCKETS)) if b in by_length},
+        "by_speaker": dict(sorted(by_speaker.items())),
     }
+

@@ -30,3 +30,21 @@ def utterance_errors(reference: str, hypothesis: str) -> dict[str, float]:
     errors = words.substitutions + words.deletions + words.insertions
     return {"wer": float(words.wer), "cer": float(jiwer.cer(_safe([reference]), _safe([hypothesis]))),
             "word_errors": int(errors), "ref_words": len(reference.split())}
+
+
+def grouped_error_rates(references: Sequence[str], hypotheses: Sequence[str],
+                        groups: Sequence[str]) -> dict[str, dict]:
+    """Corpus-level WER/CER per group: ``{group: {"wer", "cer", "utterances"}}``,
+    groups in first-seen order.
+
+    Args:
+        references, hypotheses: one text per utterance.
+        groups: one group name per utterance (a speaker, a length bucket...).
+    """
+    members: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    return {
+        group: {**error_rates([references[i] for i in idx], [hypotheses[i] for i in idx]), "utterances": len(idx)}
+        for group, idx in members.items()
+    }

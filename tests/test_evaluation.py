@@ -48,3 +48,36 @@ def test_evaluate_refuses_a_manifest_with_nothing_usable(recognizer, tmp_path):
                                     "text": "one"}) + "\n", encoding="utf-8")
     with pytest.raises(ASRError):
         evaluate(recognizer, manifest)
+
+
+def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp_path):
+    from asr.evaluation import length_bucket
+
+    rows = [{**row, "speaker": row["voice"]} for row in corpus.rows["test"]]
+    manifest = tmp_path / "with_speakers.jsonl"
+    manifest.write_text("".join(json.dumps({**r, "audio_filepath": str(corpus.dir / r["audio_filepath"])}) + "\n"
+                                for r in rows))
+    report = evaluate(recognizer, manifest, worst=len(rows))
+    by_speaker = report["by_speaker"]
+    assert set(by_speaker) == {r["voice"] for r in rows}
+    assert sum(g["utterances"] for g in by_speaker.values()) == report["utterances"]
+    hyps = {r["audio_filepath"]: r["hypothesis"] for r in report["worst"]}
+    for voice, group in by_speaker.items():  # each group scored on its own utterances only
+        members = [r for r in rows if r["voice"] == voice]
+        refs = [" ".join(r["text"].split()) for r in members]
+        hyp = [hyps.get(str((corpus.dir / r["audio_filepath"]).resolve()), " ".join(r["text"].split()))
+               for r in members]
+        assert group["wer"] == pytest.approx(error_rates(refs, hyp)["wer"])
+    by_length = report["by_length"]
+    assert sum(g["utterances"] for g in by_length.values()) == report["utterances"]
+    assert set(by_length) == {length_bucket(r["duration"]) for r in rows}
+    # without speaker keys there is no per-speaker table
+    assert evaluate(recognizer, corpus.test)["by_speaker"] == {}
+
+
+@pytest.mark.parametrize("seconds, bucket", [(0.5, "0-2 s"), (2.0, "2-4 s"), (7.9, "4-8 s"), (15.0, "8-16 s"),
+                                             (30.0, ">16 s")])
+def test_length_buckets(seconds, bucket):
+    from asr.evaluation import length_bucket
+
+    assert length_bucket(seconds) == bucket

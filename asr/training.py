@@ -7,7 +7,7 @@ A run directory holds::
     tokenizer.json     the tokenizer (also inside model.keras)
     features.json      the feature settings (also inside model.keras)
     checkpoints/       epoch-NNNN.keras + epoch-NNNN.json (the newest two epochs), best.keras
-    logs/              training.csv and TensorBoard events
+    logs/              training.csv, TensorBoard events, curves.png (loss and dev WER/CER per epoch)
     model.keras        the best model, without optimizer state
     metrics.json       dev and test WER/CER, epochs, timings
     train.lock         held while a training runs in this directory
@@ -146,6 +146,16 @@ def _optimizer(cfg: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(schedule, clipnorm=cfg.train.clipnorm)
 
 
+def _draw_curves(logs_dir: Path, name: str) -> None:
+    """``logs/curves.png`` from ``logs/training.csv``; a failure to draw never fails the run."""
+    from asr.plots import plot_learning_curves
+
+    try:
+        plot_learning_curves(logs_dir / "training.csv", logs_dir / "curves.png", title=name)
+    except (OSError, ValueError) as exc:
+        log.warning(f"learning curves not drawn ({exc})")
+
+
 def _check_run_dir(run_dir: Path, store: CheckpointStore, resume: bool) -> None:
     if resume and not store.epochs():
         raise ASRError(f"{run_dir}: nothing to resume (no checkpoints)")
@@ -224,6 +234,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool) -> dict:
         raise ASRError(f"{guard.message}. Nothing from that epoch was saved: check or remove them, {then}")
     seconds = time.perf_counter() - start
     state = checkpoints.state
+    _draw_curves(logs_dir, cfg.name)
 
     best = keras.saving.load_model(run_dir / "checkpoints" / "best.keras", safe_mode=True)
     save_model(best, run_dir / MODEL_FILE)

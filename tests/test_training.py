@@ -47,9 +47,10 @@ def test_run_directory_is_complete(trained_run):
     for name in ("config.yaml", "tokenizer.json", "features.json", "model.keras", "metrics.json",
                  f"checkpoints/epoch-{TINY_EPOCHS:04d}.keras", f"checkpoints/epoch-{TINY_EPOCHS:04d}.json",
                  "checkpoints/best.keras",
-                 "logs/training.csv"):
+                 "logs/training.csv", "logs/curves.png"):
         assert (run / name).is_file(), name
     assert (run / "logs" / "tensorboard").is_dir()
+    assert (run / "logs" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(run.rglob(".*tmp*")), "temporary files left behind"
 
     assert load_config(run / "config.yaml") == trained_run.cfg
@@ -127,3 +128,21 @@ def test_resume_without_a_checkpoint_fails(corpus, tmp_path):
     cfg = load_config(None, [f"run_dir={tmp_path / 'fresh'}", f"data.train_manifest={corpus.train}"])
     with pytest.raises(ASRError, match="nothing to resume"):
         train(cfg, resume=True)
+
+
+def test_learning_curves_read_the_log(trained_run, tmp_path):
+    from asr.plots import plot_learning_curves, read_curves
+
+    rows = read_csv(trained_run.run_dir / "logs" / "training.csv")
+    curves = read_curves(trained_run.run_dir / "logs" / "training.csv")
+    assert curves["loss"] == [(int(r["epoch"]) + 1, float(r["loss"])) for r in rows]
+    assert [v for _, v in curves["dev_wer"]] == [float(r["dev_wer"]) for r in rows]
+
+    # a resumed run repeats an epoch; NaN and missing values are left out
+    log = tmp_path / "training.csv"
+    log.write_text("epoch,dev_cer,dev_wer,loss\n0,0.9,1.0,90\n1,0.5,0.8,nan\n1,0.4,0.7,60\n2,NA,NA,50\n")
+    curves = read_curves(log)
+    assert curves == {"loss": [(1, 90.0), (2, 60.0), (3, 50.0)], "dev_wer": [(1, 1.0), (2, 0.7)],
+                      "dev_cer": [(1, 0.9), (2, 0.4)]}
+    png = plot_learning_curves(log, tmp_path / "curves.png", title="resumed")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*tmp*"))

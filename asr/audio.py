@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.errors import AudioError
+from asr.errors import AudioError, first_line
 
 SILENCE_PEAK = 1e-4  # a file whose peak is below this is treated as silent
 MAX_CHANNELS = 64  # more is a damaged header, not a recording
@@ -70,7 +70,7 @@ def _decode_fallback(path: Path, first_error: Exception, max_duration: float | N
             audio, rate = librosa.load(str(path), sr=None, mono=True, duration=limit)
     except Exception:  # audioread's backends raise many types
         # libsndfile's reason ("Format not recognised") says more than audioread's
-        reason = str(first_error).splitlines()[0] if str(first_error) else type(first_error).__name__
+        reason = first_line(first_error)
         reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip().rstrip(".")
         raise AudioError(f"{path}: cannot decode audio ({reason[:120]})") from None
     if max_duration is not None and rate > 0:

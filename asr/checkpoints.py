@@ -21,22 +21,16 @@ from typing import Callable
 
 import keras
 
-from asr.data import atomic_write_text
-from asr.errors import ASRError, describe_load_error
+from asr.data import atomic_path, atomic_write_text
+from asr.errors import ASRError, describe_load_error, first_line
 
 _PAIR = re.compile(r"^epoch-(\d{4,})\.json$")
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
-    """``model.save`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    try:
+    """``model.save`` to ``path`` through ``atomic_path`` (Keras wants the ``.keras`` suffix)."""
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class RunLock:
@@ -138,7 +132,7 @@ class CheckpointStore:
                 state = json.loads(self.state_path(epoch).read_text(encoding="utf-8"))
                 model = _load_checkpoint(path)
             except (OSError, ValueError, ASRError) as exc:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                reason = first_line(exc)
                 problems.append(f"{path.name}: {reason[:160]}")
                 warn(f"checkpoint {path} is unusable ({reason[:160]}); trying the one before it")
                 continue

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from asr.errors import ConfigError
+from asr.errors import ConfigError, first_line
 
 
 @dataclass
@@ -274,7 +274,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            first = first_line(exc, "invalid YAML")
             raise ConfigError(f"{path}: not plain YAML data ({first})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")

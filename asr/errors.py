@@ -28,6 +28,13 @@ class ModelError(ASRError):
     """A model path is missing or is not a model of this project."""
 
 
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's message; ``default`` (else the exception's
+    type name) when the message is empty."""
+    text = str(exc)
+    return text.splitlines()[0] if text else (default or type(exc).__name__)
+
+
 def describe_load_error(exc: Exception) -> str:
     """One short line saying why Keras refused a model file."""
     text = " ".join(str(exc).split())

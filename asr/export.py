@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.config import FeatureConfig
+from asr.data import atomic_path, atomic_write_text
 from asr.errors import ASRError, ModelError
 from asr.graph_features import FrontEnd, log_mel_graph
 from asr.quiet import quiet_stderr
@@ -427,9 +428,8 @@ def calibration_audio(manifest: str | os.PathLike, sample_rate: int, count: int 
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def export_tflite(model, out_dir: str | os.PathLike, quantize: Sequence[str] = ("none",),
@@ -439,8 +439,6 @@ def export_tflite(model, out_dir: str | os.PathLike, quantize: Sequence[str] = (
     Returns:
         quantization → path of the ``.tflite`` file.
     """
-    from asr.data import atomic_write_text
-
     front_end = FrontEnd.from_config(model.features)
     lite_model = build_lite_model(read_architecture(model), front_end)
     out_dir = Path(out_dir)

@@ -17,7 +17,7 @@ import numpy as np
 
 from asr.audio import check_duration, read_audio
 from asr.config import FeatureConfig
-from asr.data import atomic_write_text
+from asr.data import atomic_path, atomic_write_text
 from asr.errors import ASRError
 
 
@@ -85,9 +85,8 @@ def _featurize(job: tuple) -> np.ndarray | str:
         audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)
         feats = log_mel(audio, cfg)
         if cached is not None:
-            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, features=feats, samples=np.int64(audio.size))
-            os.replace(tmp, cached)
+            with atomic_path(cached, suffix=".npz") as tmp:  # savez would add .npz itself
+                np.savez(tmp, features=feats, samples=np.int64(audio.size))
         return feats
     except ASRError as exc:
         return str(exc)

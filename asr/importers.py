@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 
 from asr.audio import MAX_CHANNELS, check_duration, load_audio
 from asr.data import LineWriter, ManifestWriter, iter_lines
-from asr.errors import ASRError, AudioError, ManifestError, TextError
+from asr.errors import ASRError, AudioError, ManifestError, TextError, first_line
 from asr.text import Tokenizer
 
 # skip reasons: short categories, counted and printed; each skipped item also has a one-line detail
@@ -176,7 +176,7 @@ def _decoded_seconds(path: Path, max_duration: float | None) -> float:
     try:
         audio = load_audio(path, FALLBACK_RATE, max_duration=max_duration)
     except AudioError as exc:
-        reason = str(exc).splitlines()[0]
+        reason = first_line(exc)
         # a format libsndfile does not know, on a machine without ffmpeg: say what to install
         if shutil.which("ffmpeg") is None and path.suffix[1:].upper() not in sf.available_formats():
             raise _Skip(NO_DECODER, f"{reason}; no ffmpeg on PATH to decode {path.suffix or 'this'} files") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.config import FeatureConfig, from_dict
-from asr.errors import ASRError, ModelError
+from asr.errors import ASRError, ModelError, first_line
 from asr.inference import Recognizer
 from asr.quiet import quiet_stderr
 from asr.text import Tokenizer
@@ -56,7 +56,7 @@ class LiteModel:
                 self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             raise ModelError(f"{self.path}: the TFLite runtime cannot load it ({reason[:160]})") from None
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0]["shape_signature"]) != 2:

@@ -11,6 +11,8 @@ import math
 import os
 from pathlib import Path
 
+from asr.data import atomic_path
+
 
 def read_curves(csv_path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """``{column: [(epoch from 1, value), ...]}`` for loss, dev_wer and dev_cer,
@@ -68,8 +70,6 @@ def plot_learning_curves(csv_path: str | os.PathLike, png_path: str | os.PathLik
         axes.xaxis.get_major_locator().set_params(integer=True)
     if title:
         figure.suptitle(title)
-    png_path = Path(png_path)
-    tmp = png_path.with_name(f".{png_path.name}.tmp-{os.getpid()}.png")
-    figure.savefig(tmp, format="png")
-    os.replace(tmp, png_path)
-    return png_path
+    with atomic_path(png_path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(png_path)

@@ -41,7 +41,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from asr.data import atomic_write_text, write_manifest
+from asr.data import atomic_path, atomic_write_text, write_manifest
 from asr.errors import ASRError, ConfigError, TextError
 from asr.grammars import generate_sentences, read_text_file
 
@@ -418,9 +418,8 @@ def synthesize(
     y += rng.normal(0.0, 1.0 / 32768.0, y.size)
     pcm = np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
 
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp:
+        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
     return pcm.size / sample_rate
 
 

@@ -97,7 +97,7 @@ class Recognizer:
         """
         if isinstance(audio, (str, os.PathLike)):
             name = str(audio)
-            samples = load_audio(audio, self.sample_rate)
+            samples = load_audio(audio, self.sample_rate, self.max_duration)  # refused before decoding whole
         else:
             samples = np.asarray(audio, dtype=np.float32)
             if samples.ndim == 2:

@@ -197,3 +197,21 @@ def test_shipped_default_model_transcribes_without_training(cli, tmp_path):
     hyps = [json.loads(line)["text"] for line in result.stdout.splitlines()]
     assert len(hyps) == len(texts)
     assert error_rates(texts, hyps)["cer"] <= 0.2, hyps
+
+
+def test_api_refuses_a_too_long_file_before_decoding_it(recognizer, tmp_path):
+    import tracemalloc
+
+    from asr.errors import AudioError
+
+    path = tmp_path / "long.wav"
+    seconds = recognizer.max_duration + 10
+    sf.write(str(path), np.full(int(16000 * seconds), 0.1, np.float32), 16000, subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioError, match="too long"):
+            recognizer.transcribe(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16000 * seconds * 4 / 2, "the whole file was decoded before the limit was checked"

@@ -95,15 +95,32 @@ class ModelConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training-time feature augmentation (off at evaluation)."""
+    """Training-time augmentation (off at evaluation), in the order it is applied.
+
+    Gain and noise act on the mel power before normalisation; masks on the
+    normalised features. See ``asr.augment``.
+    """
 
     enabled: bool = True
+    # speed perturbation: one factor drawn per utterance (Kaldi's recipe uses 0.9, 1.0, 1.1)
+    speeds: list[float] = field(default_factory=lambda: [1.0])
     mel_warp: float = 0.1  # mel axis stretched by exp(U(-w, w)): vocal-tract-length-like
-    freq_masks: int = 2  # SpecAugment frequency masks per utterance
+    gain_db: float = 0.0  # gain drawn from U(-g, g) dB: moves the speech against the log floor and the noise
+    noise_prob: float = 0.0  # fraction of utterances that get additive noise
+    noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # [low, high], on mel power
+    noise_files: list[str] = field(default_factory=list)  # noise recordings; none: white, pink, brown noise
+    freq_masks: int = 2  # SpecAugment frequency masks per utterance (tensorflow-io)
     freq_mask_width: int = 12  # mel bins, at most
     time_masks: int = 2
     time_mask_width: int = 20  # frames, at most
     time_mask_max_fraction: float = 0.1  # of the utterance, at most
+
+    def __post_init__(self):
+        if not self.speeds or any(not 0.5 <= s <= 2.0 for s in self.speeds):
+            raise ConfigError(f"train.augment.speeds: {self.speeds!r} must be factors in [0.5, 2.0]")
+        low_high = self.noise_snr_db
+        if len(low_high) != 2 or low_high[0] > low_high[1]:
+            raise ConfigError(f"train.augment.noise_snr_db: {low_high!r} must be [low, high] with low <= high")
 
 
 @dataclass
@@ -157,7 +174,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.epochs": (1, None), "train.batch_size": (1, None), "train.learning_rate": (1e-9, None),
     "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),
     "train.early_stopping_patience": (1, None), "train.log_every_steps": (1, None),
-    "train.augment.mel_warp": (0, 0.5), "train.augment.freq_masks": (0, None),
+    "train.augment.mel_warp": (0, 0.5), "train.augment.gain_db": (0, 60), "train.augment.noise_prob": (0, 1),
+    "train.augment.freq_masks": (0, None),
     "train.augment.freq_mask_width": (0, None), "train.augment.time_masks": (0, None),
     "train.augment.time_mask_width": (0, None), "train.augment.time_mask_max_fraction": (0, 1),
 }

@@ -276,8 +276,10 @@ def read_manifest(path: str | os.PathLike, strict: bool = True) -> tuple[list[Ut
 class Split:
     """A manifest's usable utterances with their features and labels.
 
-    ``features[i]`` is ``[frames, n_mels]`` float32, ``labels[i]`` a list of ids.
-    ``skipped`` holds one-line reasons for lines left out.
+    ``features[i]`` is ``[frames, n_mels]`` float32 normalised features, or,
+    for a streamed split, an ``asr.features.CachedFeatures`` naming the cache
+    entry of its raw log-mel. ``labels[i]`` is a list of ids. ``skipped`` holds
+    one-line reasons for lines left out.
     """
 
     utterances: list[Utterance]
@@ -296,6 +298,11 @@ class Split:
     def audio_seconds(self) -> float:
         return float(sum(u.duration for u in self.utterances))
 
+    @property
+    def frames(self) -> list[int]:
+        """Feature frames per utterance."""
+        return [f.frames if hasattr(f, "frames") else f.shape[0] for f in self.features]
+
 
 def min_frames_for(labels: list[int]) -> int:
     """Frames CTC needs to emit ``labels``: one per label plus a blank between repeats."""
@@ -309,6 +316,7 @@ def load_split(
     tokenizer,
     time_reduction: int = 1,
     log=None,
+    stream: bool = False,
 ) -> Split:
     """Read a manifest, normalise and encode its text, compute (cached) features,
     and leave out what cannot be trained on, with a reason per line.
@@ -321,6 +329,8 @@ def load_split(
         time_reduction: feature frames per model output frame, to drop
             utterances too short for their transcript under CTC.
         log: callable taking a warning line (default: the ``asr`` logger).
+        stream: leave the features in the cache (``Split.features`` holds
+            ``CachedFeatures``), so memory does not grow with the corpus.
     """
     import logging
 
@@ -345,14 +355,14 @@ def load_split(
         labels.append(ids)
     results = compute_features(
         [u.audio_filepath for u in kept], feature_cfg, data_cfg.cache_dir, data_cfg.num_workers,
-        data_cfg.min_duration, data_cfg.max_duration,
+        data_cfg.min_duration, data_cfg.max_duration, keep=not stream,
     )
     split = Split([], [], [], skipped)
     for utt, ids, feats in zip(kept, labels, results):
         if isinstance(feats, str):
             split.skipped.append(feats)
             continue
-        frames = -(-feats.shape[0] // time_reduction)
+        frames = -(-(feats.frames if stream else feats.shape[0]) // time_reduction)
         if frames < min_frames_for(ids):
             split.skipped.append(
                 f"{utt.audio_filepath}: too fast for CTC ({frames} output frames for {len(ids)} characters)")
@@ -413,47 +423,84 @@ def pad_batch(features: list, labels: list | None = None):
     return inputs, {"labels": y, "label_lengths": label_lengths}
 
 
-def training_dataset(split: Split, batch_size: int, seed: int, augment_cfg=None, record: list | None = None):
+def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
+                     time_reduction: int = 1, record: list | None = None):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
+    Features stream from the cache: only the index (cache paths, frame counts,
+    labels) sits in memory, so memory does not grow with the corpus. Parallel
+    reads, augmentation and normalisation run in ``tf.data`` maps, ahead of the
+    model through prefetch.
+
     Args:
-        split: the training utterances.
+        split: the training utterances, loaded with ``load_split(..., stream=True)``.
         batch_size: utterances per batch.
         seed: epoch ``k`` of this dataset shuffles (and augments) with ``seed + k``.
+        feature_cfg: ``FeatureConfig`` (normalisation, and what augmentation needs).
         augment_cfg: ``AugmentConfig``; applied per utterance when enabled.
+        time_reduction: the model's feature frames per output frame, so speed
+            perturbation never leaves a transcript too long for CTC.
         record: a list that, during each epoch, holds the utterance indices of
             the batches yielded so far in that epoch (in order), so a callback
             can name the utterances of batch ``k``.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
     """
-    from asr.augment import augment
     import numpy as np
     import tensorflow as tf
 
-    n_mels = split.features[0].shape[1]
-    lengths = [f.shape[0] for f in split.features]
+    from asr.augment import Augmenter, fastest_feasible_speed, normalize
+    from asr.errors import ASRError
+    from asr.features import load_cached
+
+    if not all(hasattr(f, "path") for f in split.features):
+        raise ASRError("training streams features from the cache: load the split with stream=True")
+    paths = [f.path for f in split.features]
+    lengths = split.frames
+    labels = split.labels
+    n_mels = feature_cfg.n_mels
+    augmenter = Augmenter(augment_cfg, feature_cfg) if augment_cfg is not None and augment_cfg.enabled else None
+    speeds = augment_cfg.speeds if augmenter else [1.0]
+    max_speed = [fastest_feasible_speed(n, min_frames_for(lab), speeds, time_reduction)
+                 for n, lab in zip(lengths, labels)]
     n_batches = -(-len(split) // batch_size)
     epoch = [0]
 
     def generate():
-        rng = np.random.default_rng(seed + epoch[0])
+        epoch_seed = seed + epoch[0]
+        rng = np.random.default_rng(epoch_seed)
         epoch[0] += 1
         if record is not None:
             record.clear()
-        for batch in bucketed_batches(lengths, batch_size, rng):
+        batches = bucketed_batches(lengths, batch_size, rng)
+        # padded_batch cuts the stream every batch_size utterances: the one short batch goes last
+        batches = [b for b in batches if len(b) == batch_size] + [b for b in batches if len(b) < batch_size]
+        for batch in batches:
             if record is not None:
                 record.append(batch)
-            feats = [split.features[i] for i in batch]
-            if augment_cfg is not None and augment_cfg.enabled:
-                feats = [augment(f, augment_cfg, rng) for f in feats]
-            yield pad_batch(feats, [split.labels[i] for i in batch])
+            for i in batch:
+                yield i, (epoch_seed, i), max_speed[i], labels[i]
 
-    signature = (
-        {"features": tf.TensorSpec((None, None, n_mels), tf.float32),
-         "feature_lengths": tf.TensorSpec((None,), tf.int32)},
-        {"labels": tf.TensorSpec((None, None), tf.int32),
-         "label_lengths": tf.TensorSpec((None,), tf.int32)},
-    )
+    def load(index, utterance_seed, fastest, label):
+        raw = tf.numpy_function(lambda i: load_cached(paths[int(i)]), [index], tf.float32, stateful=False)
+        raw.set_shape([None, n_mels])
+        feats = augmenter(raw, utterance_seed, fastest) if augmenter else normalize(raw, feature_cfg.normalize)
+        return feats, label
+
+    def masked(feats, label):
+        return augmenter.masks(feats), label
+
+    def as_inputs(feats, feature_lengths, label, label_lengths):
+        return ({"features": feats, "feature_lengths": feature_lengths},
+                {"labels": label, "label_lengths": label_lengths})
+
+    signature = (tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int64), tf.TensorSpec((), tf.float32),
+                 tf.TensorSpec((None,), tf.int32))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augmenter is not None:
+        dataset = dataset.map(masked)  # sequential: tensorflow-io's masks draw from a stateful generator
+    dataset = dataset.map(lambda f, lab: (f, tf.shape(f)[0], lab, tf.shape(lab)[0]))
+    dataset = dataset.padded_batch(batch_size, padded_shapes=([None, n_mels], [], [None], []))
+    dataset = dataset.map(as_inputs)
+    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)

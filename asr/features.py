@@ -1,5 +1,9 @@
 """Features: librosa log-mel with per-utterance normalisation, computed in
-worker processes and cached on disk keyed by the file and the feature config."""
+worker processes and cached on disk keyed by the file and the feature config.
+
+The cache holds the log-mel before normalisation, so training-time augmentation
+(gain, noise, speed) can work on mel power and normalise afterwards.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import multiprocessing
 import os
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +24,9 @@ from asr.audio import check_duration, read_audio
 from asr.config import FeatureConfig
 from asr.data import atomic_path, atomic_write_text
 from asr.errors import ASRError
+
+NORM_EPSILON = 1e-5  # added to the standard deviation by per-utterance normalisation
+CACHE_KEY = "log_mel"  # the npz entry holding the raw (unnormalised) log-mel
 
 
 def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -48,12 +56,30 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         fmin=cfg.fmin,
         fmax=cfg.fmax,
     )
-    feats = np.log(mel + cfg.log_floor).T
+    return normalize(np.log(mel + cfg.log_floor).T, cfg)
+
+
+def raw_log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """``log_mel`` before normalisation: ``log(mel power + cfg.log_floor)``, ``[frames, n_mels]``."""
+    return log_mel(audio, dataclasses.replace(cfg, normalize="none"))
+
+
+def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Apply ``cfg.normalize`` to raw log-mel ``[frames, n_mels]``; returns float32.
+
+    ``utterance``: per mel bin, subtract the mean over frames and divide by the
+    standard deviation (+1e-5). ``none``: unchanged.
+    """
     if cfg.normalize == "utterance":
-        feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-5)
+        feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + NORM_EPSILON)
     elif cfg.normalize != "none":
         raise ASRError(f"features.normalize: unknown mode {cfg.normalize!r} (utterance | none)")
     return feats.astype(np.float32)
+
+
+def frames_for(samples: int, cfg: FeatureConfig) -> int:
+    """Feature frames of ``samples`` samples (librosa's centred framing)."""
+    return 1 + samples // cfg.hop_length
 
 
 def config_key(cfg: FeatureConfig) -> str:
@@ -68,26 +94,47 @@ def _file_key(path: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _featurize(job: tuple) -> np.ndarray | str:
-    """Worker: one file → features (from cache when present), or an error message."""
-    path, cfg, cache_dir, min_duration, max_duration = job
+@dataclass(frozen=True)
+class CachedFeatures:
+    """Where one file's raw log-mel lies in the cache, and how many frames it has."""
+
+    path: str
+    frames: int
+
+
+def load_cached(path: str | os.PathLike) -> np.ndarray:
+    """The raw (unnormalised) log-mel ``[frames, n_mels]`` float32 of a cache entry."""
+    with np.load(path) as entry:
+        return entry[CACHE_KEY]
+
+
+def _featurize(job: tuple) -> np.ndarray | CachedFeatures | str:
+    """Worker: one file → features (from cache when present), or an error message.
+
+    With ``keep`` false, only makes sure the cache entry exists and returns a
+    ``CachedFeatures``, so many files never sit in memory together.
+    """
+    path, cfg, cache_dir, min_duration, max_duration, keep = job
     try:
         cached = Path(cache_dir) / f"{_file_key(path)}.npz" if cache_dir else None
         if cached is not None and cached.is_file():
             try:
                 with np.load(cached) as entry:
-                    feats, samples = entry["features"], int(entry["samples"])
-                # the limits may have changed since the entry was written
-                check_duration(samples / cfg.sample_rate, path, min_duration, max_duration)
-                return feats
+                    samples = int(entry["samples"])
+                    # the limits may have changed since the entry was written
+                    check_duration(samples / cfg.sample_rate, path, min_duration, max_duration)
+                    if not keep and CACHE_KEY in entry.files:
+                        return CachedFeatures(str(cached), frames_for(samples, cfg))
+                    raw = entry[CACHE_KEY]
+                    return normalize(raw, cfg) if keep else CachedFeatures(str(cached), raw.shape[0])
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                pass  # a damaged cache entry is recomputed and replaced
+                pass  # a damaged (or older-format) cache entry is recomputed and replaced
         audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)
-        feats = log_mel(audio, cfg)
+        raw = raw_log_mel(audio, cfg)
         if cached is not None:
             with atomic_path(cached, suffix=".npz") as tmp:  # savez would add .npz itself
-                np.savez(tmp, features=feats, samples=np.int64(audio.size))
-        return feats
+                np.savez(tmp, **{CACHE_KEY: raw}, samples=np.int64(audio.size))
+        return normalize(raw, cfg) if keep else CachedFeatures(str(cached), raw.shape[0])
     except ASRError as exc:
         return str(exc)
     except OSError as exc:
@@ -101,7 +148,8 @@ def compute_features(
     workers: int = 1,
     min_duration: float = 0.1,
     max_duration: float | None = None,
-) -> list[np.ndarray | str]:
+    keep: bool = True,
+) -> list[np.ndarray | CachedFeatures | str]:
     """Features for many files, in parallel, through the disk cache.
 
     Args:
@@ -110,16 +158,22 @@ def compute_features(
         cache_dir: cache root, or None for no cache.
         workers: processes (1: compute in this process).
         min_duration, max_duration: seconds; files outside are errors.
+        keep: return the features themselves; false returns ``CachedFeatures``
+            (cache path and frame count) instead, so memory does not grow with
+            the number of files (needs ``cache_dir``).
 
     Returns:
-        Per path, ``[frames, n_mels]`` float32 features or a one-line error string.
+        Per path, normalised ``[frames, n_mels]`` float32 features (or a
+        ``CachedFeatures``), or a one-line error string.
     """
+    if not keep and cache_dir is None:
+        raise ASRError("features can only be streamed from a cache: set data.cache_dir")
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / config_key(cfg)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "features.json", json.dumps(dataclasses.asdict(cfg), indent=2))
-    jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration) for p in paths]
+    jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration, keep) for p in paths]
     if workers <= 1 or len(jobs) < 16:
         return [_featurize(job) for job in jobs]
     # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy broken.

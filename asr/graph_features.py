@@ -17,8 +17,7 @@ import numpy as np
 
 from asr.config import FeatureConfig
 from asr.errors import ASRError
-
-NORM_EPSILON = 1e-5  # added to the standard deviation, as in asr.features.log_mel
+from asr.features import NORM_EPSILON
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool) -> dict:
     splits = {}
     for name in ("train", "dev"):
         splits[name] = load_split(cfg.manifest(name), cfg.data, cfg.features, tokenizer,
-                                  cfg.model.time_reduction)
+                                  cfg.model.time_reduction, stream=name == "train")
         if not len(splits[name]):
             raise ASRError(f"{cfg.manifest(name)}: no usable utterances")
         log.info(f"{name}: {len(splits[name])} utterances, {splits[name].audio_seconds / 3600:.2f} h, "
@@ -205,7 +205,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool) -> dict:
     batches: list[list[int]] = []  # the dataset records each batch's utterances here
     # seeded by epoch, so a resumed run sees the batches an uninterrupted one would
     dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
-                               cfg.train.augment, record=batches)
+                               cfg.features, cfg.train.augment, cfg.model.time_reduction, record=batches)
     if model is None:
         model = build_model(cfg.model, cfg.features, tokenizer)
         model.compile(optimizer=_optimizer(cfg, int(dataset.cardinality())))

@@ -11,7 +11,7 @@ import soundfile as sf
 from asr.config import DataConfig, FeatureConfig
 from asr.data import (bucketed_batches, load_split, min_frames_for, pad_batch, read_manifest, training_dataset,
                       write_manifest)
-from asr.errors import ManifestError
+from asr.errors import ASRError, ManifestError
 from asr.text import Tokenizer
 
 SR = 16000
@@ -252,17 +252,50 @@ def test_load_split_time_reduction_drops_utterances_too_short_for_ctc(tmp_path):
     assert len(dropped) == 0 and "too fast" in dropped.skipped[0]
 
 
+def test_load_split_streamed_keeps_the_same_utterances_without_loading_features(tmp_path):
+    from asr.features import CachedFeatures, load_cached, normalize
+
+    for name, seconds in (("a.wav", 0.3), ("b.wav", 0.5), ("c.wav", 0.05)):
+        wav(tmp_path / name, seconds=seconds)
+    lines = [json.dumps({"audio_filepath": n, "duration": 1.0, "text": "ab"}) for n in ("a.wav", "b.wav", "c.wav")]
+    manifest = write_lines(tmp_path / "m.jsonl", lines)
+    data = DataConfig(cache_dir=str(tmp_path / "cache"), num_workers=1)
+    cfg = FeatureConfig(n_mels=20)
+    held = load_split(manifest, data, cfg, Tokenizer(), log=lambda m: None)
+    streamed = load_split(manifest, data, cfg, Tokenizer(), log=lambda m: None, stream=True)
+    assert [u.audio_filepath for u in streamed.utterances] == [u.audio_filepath for u in held.utterances]
+    assert streamed.skipped == held.skipped and len(held.skipped) == 1  # c.wav is under 0.1 s
+    assert all(isinstance(f, CachedFeatures) for f in streamed.features)
+    assert streamed.frames == held.frames == [f.shape[0] for f in held.features]
+    for entry, feats in zip(streamed.features, held.features):
+        np.testing.assert_allclose(normalize(load_cached(entry.path), cfg), feats, atol=1e-6)
+
+
+def cached_split(tmp_path, feats, labels):
+    """A streamed ``Split`` whose cache entries hold ``feats`` as raw log-mel."""
+    from asr.data import Split, Utterance
+    from asr.features import CACHE_KEY, CachedFeatures
+
+    entries = []
+    for i, f in enumerate(feats):
+        path = tmp_path / f"u{i}.npz"
+        np.savez(path, **{CACHE_KEY: f}, samples=np.int64(160 * (len(f) - 1)))
+        entries.append(CachedFeatures(str(path), len(f)))
+    utts = [Utterance(f"u{i}.wav", 1.0, "x") for i in range(len(feats))]
+    return Split(utts, entries, labels, [])
+
+
 def test_training_dataset_yields_every_utterance_once_per_epoch(tmp_path):
     rng = np.random.default_rng(0)
-    from asr.data import Split, Utterance
-
     n = 10
     feats = [rng.standard_normal((int(k), 6)).astype(np.float32) for k in rng.integers(5, 40, size=n)]
     labels = [[int(i % 5) + 1] * (1 + i % 3) for i in range(n)]
-    utts = [Utterance(f"u{i}.wav", 1.0, "x") for i in range(n)]
-    split = Split(utts, feats, labels, [])
-    dataset = training_dataset(split, batch_size=4, seed=0)
+    split = cached_split(tmp_path, feats, labels)
+    record: list = []
+    dataset = training_dataset(split, batch_size=4, seed=0, feature_cfg=FeatureConfig(n_mels=6, normalize="none"),
+                               record=record)
     assert int(dataset.cardinality()) == 3
+    orders = []
     for _ in range(2):  # two epochs
         seen = []
         for x, y in dataset:
@@ -270,9 +303,38 @@ def test_training_dataset_yields_every_utterance_once_per_epoch(tmp_path):
             assert features.shape[0] == lengths.shape[0] == y["labels"].shape[0]
             assert features.shape[1] == lengths.max()
             label_rows, label_lengths = y["labels"].numpy(), y["label_lengths"].numpy()
+            batch = []
             for row, length, lab, lab_len in zip(features, lengths, label_rows, label_lengths):
                 matches = [i for i, f in enumerate(feats) if f.shape[0] == length and np.array_equal(f, row[:length])]
                 assert len(matches) == 1
-                seen.append(matches[0])
+                assert not row[length:].any()  # padding is zero
+                batch.append(matches[0])
                 assert lab[:lab_len].tolist() == labels[matches[0]]  # labels travel with their features
+            seen.extend(batch)
         assert sorted(seen) == list(range(n))
+        assert [len(b) for b in record] == [4, 4, 2]  # the short batch last, where padded_batch cuts it
+        assert [i for b in record for i in b] == seen  # the record names each batch's utterances
+        orders.append(seen)
+    assert orders[0] != orders[1]  # reshuffled between epochs
+
+
+def test_training_dataset_normalises_the_raw_cached_features(tmp_path):
+    from asr.features import normalize
+
+    rng = np.random.default_rng(1)
+    feats = [rng.standard_normal((30, 6)).astype(np.float32) * 3 + 5 for _ in range(3)]
+    cfg = FeatureConfig(n_mels=6)  # normalize: utterance
+    dataset = training_dataset(cached_split(tmp_path, feats, [[1], [2], [3]]), batch_size=3, seed=0,
+                               feature_cfg=cfg)
+    (x, y), = list(dataset)
+    by_label = {int(lab[0]): row for lab, row in zip(y["labels"].numpy(), x["features"].numpy())}
+    for i, f in enumerate(feats):
+        np.testing.assert_allclose(by_label[i + 1], normalize(f, cfg), atol=1e-5)
+
+
+def test_training_dataset_refuses_a_split_held_in_memory():
+    from asr.data import Split, Utterance
+
+    split = Split([Utterance("a.wav", 1.0, "x")], [np.zeros((5, 6), np.float32)], [[1]], [])
+    with pytest.raises(ASRError, match="stream=True"):
+        training_dataset(split, 1, 0, FeatureConfig(n_mels=6))

@@ -228,3 +228,39 @@ def test_duration_limits_apply_to_cached_features(tmp_path):
     assert isinstance(too_long, str) and "too long" in too_long
     (too_short,) = compute_features(paths, cfg, cache_dir=cache, min_duration=2.0)
     assert isinstance(too_short, str) and "too short" in too_short
+
+
+def test_cache_holds_the_raw_log_mel_and_streams_without_loading(tmp_path):
+    from asr.features import CACHE_KEY, CachedFeatures, frames_for, load_cached, raw_log_mel
+
+    paths = write_files(tmp_path / "wavs", 2, seconds=0.37)
+    cfg = FeatureConfig(n_mels=32)
+    cache = tmp_path / "cache"
+    streamed = compute_features(paths, cfg, cache_dir=cache, keep=False)
+    for path, entry in zip(paths, streamed):
+        assert isinstance(entry, CachedFeatures)
+        audio, _ = sf.read(path, dtype="float32")
+        raw = load_cached(entry.path)
+        np.testing.assert_array_equal(raw, raw_log_mel(audio, cfg))  # before normalisation
+        assert entry.frames == raw.shape[0] == frames_for(audio.size, cfg)
+        with np.load(entry.path) as npz:
+            assert CACHE_KEY in npz.files
+    # the in-memory path normalises the same entries
+    kept = compute_features(paths, cfg, cache_dir=cache)
+    audio, _ = sf.read(paths[0], dtype="float32")
+    np.testing.assert_allclose(kept[0], log_mel(audio, cfg), atol=1e-6)
+    with pytest.raises(ASRError, match="cache"):
+        compute_features(paths, cfg, cache_dir=None, keep=False)
+
+
+def test_an_older_cache_entry_without_the_raw_log_mel_is_recomputed(tmp_path):
+    paths = write_files(tmp_path / "wavs", 1)
+    cfg = FeatureConfig(n_mels=32)
+    cache = tmp_path / "cache"
+    compute_features(paths, cfg, cache_dir=cache)
+    (entry,) = (cache / config_key(cfg)).glob("*.npz")
+    np.savez(entry, features=np.zeros((3, 32), np.float32), samples=np.int64(4800))  # the old layout
+    streamed = compute_features(paths, cfg, cache_dir=cache, keep=False)[0]
+    audio, _ = sf.read(paths[0], dtype="float32")
+    assert streamed.frames == log_mel(audio, cfg).shape[0]
+    np.testing.assert_allclose(compute_features(paths, cfg, cache_dir=cache)[0], log_mel(audio, cfg), atol=1e-6)

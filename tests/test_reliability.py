@@ -121,15 +121,19 @@ def test_a_nan_loss_stops_training_and_names_the_batch(corpus, tmp_path, monkeyp
 
     def load_split_with_a_nan(manifest, *args, **kwargs):
         split = real_load_split(manifest, *args, **kwargs)
-        if not poisoned:
-            split.features[5] = split.features[5].copy()
-            split.features[5][3, 2] = np.nan
+        if not poisoned:  # the training split streams from the cache: spoil one entry there
+            from asr.features import CACHE_KEY, load_cached
+
+            entry = split.features[5].path
+            raw = load_cached(entry)
+            raw[3, 2] = np.nan
+            np.savez(entry, **{CACHE_KEY: raw}, samples=np.int64(160 * (raw.shape[0] - 1)))
             poisoned["file"] = split.utterances[5].audio_filepath
         return split
 
     monkeypatch.setattr(asr.training, "load_split", load_split_with_a_nan)
     run = tmp_path / "nan"
-    cfg = load_config(None, tiny_overrides(corpus, run))
+    cfg = load_config(None, tiny_overrides(corpus, run, extra=[f"data.cache_dir={tmp_path / 'cache'}"]))  # own cache
     with pytest.raises(ASRError, match="loss became nan") as info:
         train(cfg)
     assert poisoned["file"] in str(info.value)

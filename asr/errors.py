@@ -35,9 +35,14 @@ def first_line(exc: BaseException, default: str | None = None) -> str:
     return text.splitlines()[0] if text else (default or type(exc).__name__)
 
 
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception's whole message on one line (whitespace runs become one space), cut at ``limit``."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def describe_load_error(exc: Exception) -> str:
     """One short line saying why Keras refused a model file."""
-    text = " ".join(str(exc).split())
+    text = one_line(exc)
     if "Lambda" in text and "safe_mode" in text:
         return "refused: it holds a Lambda layer, whose Python code could do anything; safe loading is on"
     first = text.split(". ")[0] if text else type(exc).__name__

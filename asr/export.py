@@ -38,7 +38,7 @@ import numpy as np
 
 from asr.config import FeatureConfig
 from asr.data import atomic_path, atomic_write_text
-from asr.errors import ASRError, ModelError
+from asr.errors import ASRError, ModelError, one_line
 from asr.graph_features import FrontEnd, log_mel_graph
 from asr.quiet import quiet_stderr
 from asr.tflite_file import (
@@ -312,8 +312,7 @@ def _convert(convert: Callable[[], bytes], quantize: str) -> bytes:
             warnings.simplefilter("ignore")
             return bytes(convert())
     except Exception as exc:  # noqa: BLE001  (the converter raises many types, none of them public)
-        reason = " ".join(str(exc).split())
-        raise ModelError(f"TFLite conversion ({quantize}) failed: {reason[:300]}") from None
+        raise ModelError(f"TFLite conversion ({quantize}) failed: {one_line(exc, 300)}") from None
 
 
 def convert_tflite(lite_model, front_end: FrontEnd, quantize: str = "none",

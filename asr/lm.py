@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Hashable, Iterable, Iterator, Protocol
 
-from asr.errors import LMError, ManifestError
+from asr.errors import LMError, ManifestError, one_line
 from asr.text import DEFAULT_CHARACTERS, normalize_text
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -171,7 +171,7 @@ class KenLMModel:
         try:
             self._model = kenlm.Model(str(path))
         except (OSError, RuntimeError) as exc:
-            raise LMError(f"{path}: kenlm cannot load it ({' '.join(str(exc).split())[:160]})") from None
+            raise LMError(f"{path}: kenlm cannot load it ({one_line(exc, 160)})") from None
         self._kenlm = kenlm
         self.order = self._model.order
 

@@ -53,9 +53,9 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
     inputs = split.features
     if recognizer.features_in_graph:  # a TFLite model computes its log-mels from the samples itself
         inputs = [recognizer.featurize(utt.audio_filepath) for utt in split.utterances]
-    logits = recognizer.logits(inputs, batch_size)
+    logits = recognizer.logits(inputs, batch_size, desc="model")
     decode_start = time.perf_counter()
-    hypotheses = recognizer.decode(logits)
+    hypotheses = recognizer.decode(logits, desc="decoding")
     decode_seconds = time.perf_counter() - decode_start
     elapsed = time.perf_counter() - start
     rates = error_rates(split.texts, hypotheses)

@@ -20,6 +20,7 @@ from asr.config import DataConfig, FeatureConfig
 from asr.decoding import Decoder, GreedyDecoder
 from asr.errors import ASRError, ModelError, describe_load_error
 from asr.features import log_mel
+from asr.progress import progress
 from asr.text import Tokenizer
 
 MODEL_FILE = "model.keras"
@@ -114,12 +115,17 @@ class Recognizer:
         """A file or an array (see ``samples``) → log-mel features ``[frames, n_mels]``."""
         return log_mel(self.samples(audio, sample_rate, name), self.features)
 
-    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
-        """Per-utterance logits ``[T'_i, V]`` for features ``[T_i, F]``, batched by length."""
+    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32,
+               desc: str | None = None) -> list[np.ndarray]:
+        """Per-utterance logits ``[T'_i, V]`` for features ``[T_i, F]``, batched by length.
+
+        ``desc``: the label of a progress bar over the batches, shown on a terminal (None: no bar).
+        """
         from asr.data import bucketed_batches, pad_batch
 
         out: list = [None] * len(features)
-        for batch in bucketed_batches([f.shape[0] for f in features], batch_size):
+        batches = bucketed_batches([f.shape[0] for f in features], batch_size)
+        for batch in progress(batches, desc, unit="batch"):
             x, _ = pad_batch([features[i] for i in batch])
             pred = self._forward(x)
             logits, lengths = np.asarray(pred["logits"]), np.asarray(pred["lengths"])
@@ -127,9 +133,10 @@ class Recognizer:
                 out[i] = logits[row, : lengths[row]]
         return out
 
-    def decode(self, logits: Sequence[np.ndarray]) -> list[str]:
-        """Per-utterance logits → transcripts with this recognizer's decoder."""
-        return [self.decoder(x[None], [x.shape[0]])[0] for x in logits]
+    def decode(self, logits: Sequence[np.ndarray], desc: str | None = None) -> list[str]:
+        """Per-utterance logits → transcripts with this recognizer's decoder
+        (``desc``: a progress bar's label, as for ``logits``)."""
+        return [self.decoder(x[None], [x.shape[0]])[0] for x in progress(logits, desc, total=len(logits), unit="utt")]
 
     def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> str:
         """Transcribe one file or one array of samples (see ``featurize``)."""

@@ -21,6 +21,7 @@ import numpy as np
 from asr.config import FeatureConfig, from_dict
 from asr.errors import ASRError, ModelError, first_line
 from asr.inference import Recognizer
+from asr.progress import progress
 from asr.quiet import quiet_stderr
 from asr.text import Tokenizer
 from asr.tflite_file import read_model_config
@@ -98,10 +99,12 @@ class LiteRecognizer(Recognizer):
         """A file or an array → checked samples ``[n]`` (see ``Recognizer.samples``)."""
         return self.samples(audio, sample_rate, name)
 
-    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32,
+               desc: str | None = None) -> list[np.ndarray]:
         """Per-utterance log-probabilities ``[T'_i, V]`` for samples ``[n_i]``, one
-        utterance per invoke (the graph has batch size 1; ``batch_size`` is unused)."""
-        return [self._forward(samples) for samples in features]
+        utterance per invoke (the graph has batch size 1; ``batch_size`` is unused;
+        ``desc`` labels a progress bar, as for ``Recognizer.logits``)."""
+        return [self._forward(samples) for samples in progress(features, desc, total=len(features), unit="utt")]
 
 
 def load_lite(path: str | os.PathLike, num_threads: int | None = None, **kwargs) -> LiteRecognizer:

@@ -44,6 +44,7 @@ import soundfile as sf
 from asr.data import atomic_path, atomic_write_text, write_manifest
 from asr.errors import ASRError, ConfigError, TextError
 from asr.grammars import generate_sentences, read_text_file
+from asr.progress import progress
 
 
 class SynthesisError(ASRError):
@@ -608,7 +609,7 @@ def make_corpus(
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(synthesize, **job) for job in jobs]
             try:
-                durations = [f.result() for f in futures]
+                durations = [f.result() for f in progress(futures, f"synth {split}", unit="utt")]
             except BaseException:
                 # Stop queued work at once; the first failure is the one to report.
                 for f in futures:

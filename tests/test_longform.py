@@ -1,4 +1,5 @@
-"""Long audio: the energy VAD and chunking, CTC word alignment, subtitles, progress bars."""
+"""Long audio: the energy VAD and chunking, CTC word alignment, subtitles,
+progress bars, and ``transcribe_long`` on a synthesised recording."""
 
 from __future__ import annotations
 
@@ -256,3 +257,43 @@ def test_progress_bar_on_a_terminal_only():
     stdout, stderr = run_progress(stderr_on_terminal=True)
     assert stdout.strip() == "1225"
     assert "counting" in stderr and "/50" in stderr
+
+
+# ----------------------------------------------------------------------------
+# long recordings through the API and the command line
+# ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """About 25 s of held-out test voices with pauses (``asr.synth.long_recording``)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from asr.synth import long_recording
+
+    return long_recording(tmp_path_factory.mktemp("long25"), 25.0, seed=1)
+
+
+@pytest.fixture(scope="module")
+def lite():
+    import asr
+
+    return asr.load(SHIPPED_TFLITE)
+
+
+def test_transcribe_long_api(recording, lite):
+    from asr.errors import AudioError
+
+    path = recording["audio_filepath"]
+    with pytest.raises(AudioError, match="too long"):
+        lite.transcribe(path)  # 25 s: past the one-piece limit
+    result = lite.transcribe_long(path)
+    assert len(result.chunks) == len(recording["utterances"])  # one chunk per utterance: cut at each pause
+    assert result.text == " ".join(w.word for w in result.words)
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and all(w.start <= w.end <= result.duration for w in result.words)
+    assert all(0 < w.confidence <= 1 for w in result.words)
+    # a file shorter than a chunk is transcribed whole: the same text as transcribe
+    short = recording["utterances"][0]["audio_filepath"]
+    assert lite.transcribe_long(short).text == lite.transcribe(short)
+    with pytest.raises(AudioError, match="too long"):
+        lite.transcribe_long(path, max_seconds=10.0)

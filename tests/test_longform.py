@@ -1,9 +1,11 @@
 """Long audio: the energy VAD and chunking, CTC word alignment, subtitles,
-progress bars, and ``transcribe_long`` on a synthesised recording."""
+progress bars, ``transcribe_long`` and ``asr transcribe --format srt|vtt|json --plot``."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -297,3 +299,55 @@ def test_transcribe_long_api(recording, lite):
     assert lite.transcribe_long(short).text == lite.transcribe(short)
     with pytest.raises(AudioError, match="too long"):
         lite.transcribe_long(path, max_seconds=10.0)
+
+
+def test_cli_srt_and_vtt(cli, recording, tmp_path):
+    path = recording["audio_filepath"]
+    srt = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "srt", path)
+    assert srt.returncode == 0, srt.stderr
+    blocks = srt.stdout.strip().split("\n\n")
+    assert len(blocks) >= len(recording["utterances"])
+    stamp = r"\d\d:\d\d:\d\d,\d\d\d"
+    previous = "00:00:00,000"
+    for number, block in enumerate(blocks, 1):
+        index, times, text = block.split("\n")
+        assert index == str(number) and text.strip()
+        assert re.fullmatch(f"({stamp}) --> ({stamp})", times)
+        start, end = times.split(" --> ")
+        assert previous <= start < end  # zero-padded: text order is time order
+        previous = end
+    vtt = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "vtt", path)
+    assert vtt.returncode == 0, vtt.stderr
+    assert vtt.stdout.startswith("WEBVTT\n\n")
+    assert vtt.stdout[len("WEBVTT\n\n"):] == re.sub(r"(?m)^\d+\n", "", srt.stdout).replace(",", ".")
+    # several files: one subtitle file each, in --out-dir
+    short = recording["utterances"][0]["audio_filepath"]
+    refused = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "srt", path, short)
+    assert refused.returncode != 0 and refused.stderr.startswith("asr: error: ") and "--out-dir" in refused.stderr
+    written = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "srt", "--out-dir", tmp_path, path, short)
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "long.srt").read_text(encoding="utf-8") == srt.stdout
+    assert (tmp_path / "000000.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,")
+
+
+def test_cli_json_words_and_plot(cli, recording, tmp_path):
+    path = recording["audio_filepath"]
+    short = recording["utterances"][0]["audio_filepath"]
+    missing = tmp_path / "missing.wav"
+    png = tmp_path / "plot.png"
+    result = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "json", "--plot", png, path, missing, short)
+    assert result.returncode == 1  # the missing file fails; the others are still transcribed
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["file"] for o in objects] == [path, str(missing), short]
+    assert "error" in objects[1] and "missing.wav" in result.stderr
+    for obj in (objects[0], objects[2]):
+        assert set(obj) == {"file", "text", "words"}
+        assert obj["text"] == " ".join(w["word"] for w in obj["words"])
+        for word in obj["words"]:
+            assert set(word) == {"word", "start", "end", "confidence"}
+            assert 0 <= word["start"] <= word["end"] and 0 < word["confidence"] <= 1
+    # one PNG per transcribed file, named after it
+    for stem in ("long", "000000"):
+        picture = tmp_path / f"plot-{stem}.png"
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "plot-missing.png").exists() and not png.exists()

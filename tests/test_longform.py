@@ -1,5 +1,6 @@
 """Long audio: the energy VAD and chunking, CTC word alignment, subtitles,
-progress bars, ``transcribe_long`` and ``asr transcribe --format srt|vtt|json --plot``."""
+progress bars, ``asr transcribe --format srt|vtt|json --plot``, and the
+acceptance test on a 10-minute recording with the shipped model."""
 
 from __future__ import annotations
 
@@ -351,3 +352,26 @@ def test_cli_json_words_and_plot(cli, recording, tmp_path):
         picture = tmp_path / f"plot-{stem}.png"
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "plot-missing.png").exists() and not png.exists()
+
+
+# ----------------------------------------------------------------------------
+# acceptance: a 10-minute recording with the shipped model
+# ----------------------------------------------------------------------------
+
+@needs_espeak
+def test_ten_minute_recording_matches_one_by_one_wer_and_onsets(tmp_path):
+    """223 held-out-voice commands with 0.5-1.2 s pauses (``long_recording``):
+    long-form WER within 2 points of the same utterances transcribed one by
+    one, and every correctly recognised first word starting within 0.15 s of
+    the utterance's known speech onset (``evaluate_long`` says how words are
+    matched)."""
+    import asr
+    from asr.evaluation import evaluate_long
+    from asr.synth import long_recording
+
+    long_recording(tmp_path, 600.0, seed=0)
+    result = evaluate_long(asr.load(), tmp_path / "long.json")
+    assert result["duration"] >= 600.0
+    assert result["wer"] <= result["per_utterance_wer"] + 0.02, result
+    assert result["onsets_matched"] >= 0.8 * result["utterances"]
+    assert result["onset_error_max"] <= 0.15, result

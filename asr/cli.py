@@ -236,9 +236,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise ASRError(f"--format {args.format} with several files needs --out-dir (one subtitle file each)")
     if args.out_dir is not None and not subtitles:
         raise ASRError("--out-dir is for --format srt or vtt")
-    # checked before the model loads: a typo should not cost the start-up
-    if not args.chunk_seconds >= 1.0 or not args.max_seconds > 0:
-        raise ASRError("--chunk-seconds must be at least 1 and --max-seconds positive")
+    from asr.longform import check_lengths
+
+    check_lengths(args.chunk_seconds, args.max_seconds)  # before the model loads: a typo costs no start-up
     plots = plot_paths(args.plot, args.files) if args.plot else None
     if args.out_dir is not None:
         subtitle_files = [Path(args.out_dir) / f"{tag}.{args.format}" for tag in file_tags(args.files)]

@@ -56,7 +56,8 @@ class Recognizer:
     Args:
         model: a ``CTCModel``.
         decoder: a ``Decoder`` (default: greedy).
-        max_duration: seconds; longer audio is refused.
+        max_duration: seconds; longer audio is refused by ``transcribe`` (``transcribe_long``
+            has its own, larger ``max_seconds``).
     """
 
     features_in_graph = False  # True where the model takes samples and computes its own log-mels

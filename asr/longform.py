@@ -66,6 +66,14 @@ class Transcript:
         return {"text": self.text, "words": [w.to_dict() for w in self.words]}
 
 
+def check_lengths(chunk_seconds: float, max_seconds: float) -> None:
+    """Refuse a chunk length under 1 s or a maximum length that is not positive (seconds)."""
+    if not chunk_seconds >= 1.0:
+        raise ASRError(f"chunk length must be at least 1 second, got {chunk_seconds}")
+    if not max_seconds > 0:
+        raise ASRError(f"maximum length must be positive, got {max_seconds}")
+
+
 def transcribe_long(recognizer: Recognizer, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
                     chunk_seconds: float = CHUNK_SECONDS, max_seconds: float = MAX_SECONDS,
                     batch_size: int = 32) -> Transcript:
@@ -79,10 +87,7 @@ def transcribe_long(recognizer: Recognizer, audio: str | os.PathLike | np.ndarra
         max_seconds: longer recordings are refused.
         batch_size: chunks per forward pass.
     """
-    if not chunk_seconds >= 1.0:
-        raise ASRError(f"chunk length must be at least 1 second, got {chunk_seconds}")
-    if not max_seconds > 0:
-        raise ASRError(f"maximum length must be positive, got {max_seconds}")
+    check_lengths(chunk_seconds, max_seconds)
     samples = recognizer.samples(audio, sample_rate, max_duration=max_seconds)
     rate = recognizer.sample_rate
     duration = samples.size / rate

@@ -331,6 +331,14 @@ def test_cli_srt_and_vtt(cli, recording, tmp_path):
     assert (tmp_path / "000000.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,")
 
 
+def test_cli_refuses_bad_lengths_in_one_line(cli, tmp_path):
+    # checked before the model is loaded: the missing model is not what is reported
+    for flags, reason in ((["--chunk-seconds", "0.5"], "chunk length"), (["--max-seconds", "0"], "maximum length")):
+        result = cli("transcribe", "--model", tmp_path / "no-model.keras", *flags, tmp_path / "a.wav")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"asr: error: {reason}") and len(result.stderr.splitlines()) == 1
+
+
 def test_cli_json_words_and_plot(cli, recording, tmp_path):
     path = recording["audio_filepath"]
     short = recording["utterances"][0]["audio_filepath"]

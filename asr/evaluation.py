@@ -1,11 +1,18 @@
 """Evaluating a recognizer on a manifest: WER, CER, real-time factor, worst utterances,
-and WER/CER per speaker and per length bucket."""
+and WER/CER per speaker and per length bucket; and on a long recording of known
+utterances (``evaluate_long``): long-form against one-by-one WER, and word
+timestamps against the known speech onsets."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 from asr.config import DataConfig
 from asr.data import load_split
@@ -53,9 +60,9 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
     inputs = split.features
     if recognizer.features_in_graph:  # a TFLite model computes its log-mels from the samples itself
         inputs = [recognizer.featurize(utt.audio_filepath) for utt in split.utterances]
-    logits = recognizer.logits(inputs, batch_size)
+    logits = recognizer.logits(inputs, batch_size, desc="model")
     decode_start = time.perf_counter()
-    hypotheses = recognizer.decode(logits)
+    hypotheses = recognizer.decode(logits, desc="decoding")
     decode_seconds = time.perf_counter() - decode_start
     elapsed = time.perf_counter() - start
     rates = error_rates(split.texts, hypotheses)
@@ -82,3 +89,82 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
         "by_speaker": dict(sorted(by_speaker.items())),
     }
 
+
+def onset_errors(onsets: Sequence[float], references: Sequence[str], words: Sequence) -> list[float | None]:
+    """How far each utterance's recognised start is from its known speech onset.
+
+    The reference words of all utterances, in order, are aligned to the
+    recognised words with jiwer's word alignment (minimum edit distance); an
+    utterance's first reference word that the alignment pairs with an equal
+    recognised word gives ``that word's start - onset``. A first word that was
+    misrecognised or deleted gives None: its time says nothing about the
+    alignment, since what was recognised there is another word, or nothing.
+
+    Args:
+        onsets: seconds where each utterance's speech starts.
+        references: each utterance's transcript (normalised).
+        words: the recognised words in order (``asr.alignment.Word``).
+
+    Returns:
+        Per utterance, the error in seconds (positive: late) or None.
+    """
+    import jiwer
+
+    ref_words = " ".join(references).split()
+    hyp_words = [w.word for w in words]
+    matched: dict[int, int] = {}  # reference word index → recognised word index
+    if ref_words and hyp_words:
+        for chunk in jiwer.process_words(" ".join(ref_words), " ".join(hyp_words)).alignments[0]:
+            if chunk.type == "equal":
+                for k in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                    matched[chunk.ref_start_idx + k] = chunk.hyp_start_idx + k
+    errors: list[float | None] = []
+    first = 0  # index of the utterance's first reference word
+    for onset, text in zip(onsets, references):
+        j = matched.get(first)
+        errors.append(None if j is None or not text.split() else words[j].start - onset)
+        first += len(text.split())
+    return errors
+
+
+def evaluate_long(recognizer, recording: str | os.PathLike, chunk_seconds: float | None = None) -> dict:
+    """Score long-form transcription on a recording of known utterances
+    (``asr.synth.long_recording``'s ``long.json``).
+
+    Args:
+        recognizer: an ``asr.inference.Recognizer``.
+        recording: the ``long.json`` describing the recording and its utterances.
+        chunk_seconds: as for ``Recognizer.transcribe_long`` (None: its default).
+
+    Returns:
+        ``{"duration", "utterances", "chunks", "wer", "cer"`` (long-form),
+        ``"per_utterance_wer", "per_utterance_cer"`` (each utterance's own file,
+        transcribed alone), ``"rtf"`` (long-form wall seconds per audio second),
+        ``"onset_errors"`` (seconds per utterance, None where its first word
+        was not recognised; see ``onset_errors``), ``"onsets_matched",
+        "onset_error_median", "onset_error_max"`` (of the absolute errors)}``.
+    """
+    info = json.loads(Path(recording).read_text(encoding="utf-8"))
+    rows = info["utterances"]
+    references = [recognizer.tokenizer.normalize(row["text"]) for row in rows]
+    one_by_one = evaluate(recognizer, info["manifest"], DataConfig(cache_dir=None, num_workers=1), worst=0)
+    kwargs = {} if chunk_seconds is None else {"chunk_seconds": chunk_seconds}
+    start = time.perf_counter()
+    transcript = recognizer.transcribe_long(info["audio_filepath"], **kwargs)
+    elapsed = time.perf_counter() - start
+    rates = error_rates([" ".join(references)], [transcript.text])
+    errors = onset_errors([row["onset"] for row in rows], references, transcript.words)
+    found = np.abs([e for e in errors if e is not None])
+    return {
+        "duration": transcript.duration,
+        "utterances": len(rows),
+        "chunks": len(transcript.chunks),
+        **rates,
+        "per_utterance_wer": one_by_one["wer"],
+        "per_utterance_cer": one_by_one["cer"],
+        "rtf": elapsed / transcript.duration,
+        "onset_errors": errors,
+        "onsets_matched": int(found.size),
+        "onset_error_median": float(np.median(found)) if found.size else None,
+        "onset_error_max": float(found.max()) if found.size else None,
+    }

@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Iterator
 from asr.audio import MAX_CHANNELS, check_duration, load_audio
 from asr.data import LineWriter, ManifestWriter, iter_lines
 from asr.errors import ASRError, AudioError, ManifestError, TextError, first_line
+from asr.progress import on_terminal, progress
 from asr.text import Tokenizer
 
 # skip reasons: short categories, counted and printed; each skipped item also has a one-line detail
@@ -47,7 +48,7 @@ SEGMENTED = "segment of a recording (not supported)"
 
 FALLBACK_RATE = 16000  # Hz; audio that soundfile cannot read is decoded at this rate to measure it
 FIRST_BLOCK = 1024  # frames read to prove that a file decodes, not just that its header parses
-PROGRESS_EVERY = 10000  # items between progress lines on the "asr" logger
+PROGRESS_EVERY = 10000  # items between progress lines on the "asr" logger, when no bar is drawn
 
 
 @dataclass
@@ -250,9 +251,10 @@ def import_items(items: Iterable[Candidate | Skipped], manifest: str | os.PathLi
     stem = manifest.name[: -len(manifest.suffix)] if manifest.suffix else manifest.name
     result = ImportResult(manifest, manifest.with_name(f"{stem}.skipped.jsonl"))
     log = logging.getLogger("asr").info
+    bar = on_terminal()  # a log line would break the bar; off a terminal the lines say it is moving
     with ManifestWriter(manifest) as out, LineWriter(result.skipped_list) as skipped:
-        for count, item in enumerate(items):
-            if count and count % PROGRESS_EVERY == 0:  # a big corpus takes minutes: show it is moving
+        for count, item in enumerate(progress(items, manifest.name, unit="item")):
+            if count and count % PROGRESS_EVERY == 0 and not bar:  # a big corpus takes minutes
                 log(f"{manifest.name}: {count} items read, {result.kept} kept")
             where = item.where
             if isinstance(item, Candidate):

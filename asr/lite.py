@@ -21,6 +21,7 @@ import numpy as np
 from asr.config import FeatureConfig, from_dict
 from asr.errors import ASRError, ModelError, first_line
 from asr.inference import Recognizer
+from asr.progress import progress
 from asr.quiet import quiet_stderr
 from asr.text import Tokenizer
 from asr.tflite_file import read_model_config
@@ -79,8 +80,8 @@ class LiteModel:
 
 class LiteRecognizer(Recognizer):
     """A ``Recognizer`` on a ``LiteModel``: the same ``transcribe``,
-    ``transcribe_files`` and ``decode``. The model computes its own log-mels, so
-    ``featurize`` gives the checked samples, its input.
+    ``transcribe_long``, ``transcribe_files`` and ``decode``. The model computes
+    its own log-mels, so ``featurize`` gives the checked samples, its input.
 
     Args:
         model: a ``LiteModel``.
@@ -88,20 +89,32 @@ class LiteRecognizer(Recognizer):
     """
 
     features_in_graph = True
+    _time_reduction: int | None = None
 
     @staticmethod
     def _make_forward(model):
         return model
 
-    def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
-                  name: str = "<array>") -> np.ndarray:
-        """A file or an array → checked samples ``[n]`` (see ``Recognizer.samples``)."""
-        return self.samples(audio, sample_rate, name)
+    def model_input(self, samples: np.ndarray) -> np.ndarray:
+        """Checked samples ``[n]`` are the model's input as they are."""
+        return samples
 
-    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+    @property
+    def time_reduction(self) -> int:
+        """Feature frames per output frame. The file does not record the model's
+        config, so it is measured once: 256 feature frames in, ``256 / r`` out."""
+        if self._time_reduction is None:
+            frames = 256
+            silence = np.zeros(self.features.hop_length * (frames - 1), dtype=np.float32)
+            self._time_reduction = frames // len(self._forward(silence))
+        return self._time_reduction
+
+    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32,
+               desc: str | None = None) -> list[np.ndarray]:
         """Per-utterance log-probabilities ``[T'_i, V]`` for samples ``[n_i]``, one
-        utterance per invoke (the graph has batch size 1; ``batch_size`` is unused)."""
-        return [self._forward(samples) for samples in features]
+        utterance per invoke (the graph has batch size 1; ``batch_size`` is unused;
+        ``desc`` labels a progress bar, as for ``Recognizer.logits``)."""
+        return [self._forward(samples) for samples in progress(features, desc, total=len(features), unit="utt")]
 
 
 def load_lite(path: str | os.PathLike, num_threads: int | None = None, **kwargs) -> LiteRecognizer:

@@ -15,14 +15,20 @@ Held-out splits
     flite only and train/dev are espeak-ng only, so the whole synthesiser is
     unseen at test time.
 
+Long recordings
+    :func:`long_recording` strings held-out test utterances together with
+    pauses of known length, for testing long-form transcription and timestamps.
+
 Nothing here runs a program at import time; the engines are only called by
-:func:`list_voices`, :func:`synthesize` and :func:`make_corpus`.
+:func:`list_voices`, :func:`synthesize`, :func:`make_corpus` and
+:func:`long_recording`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -44,6 +50,7 @@ import soundfile as sf
 from asr.data import atomic_path, atomic_write_text, write_manifest
 from asr.errors import ASRError, ConfigError, TextError
 from asr.grammars import generate_sentences, read_text_file
+from asr.progress import progress
 
 
 class SynthesisError(ASRError):
@@ -608,7 +615,7 @@ def make_corpus(
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(synthesize, **job) for job in jobs]
             try:
-                durations = [f.result() for f in futures]
+                durations = [f.result() for f in progress(futures, f"synth {split}", unit="utt")]
             except BaseException:
                 # Stop queued work at once; the first failure is the one to report.
                 for f in futures:
@@ -664,3 +671,105 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = "comm
         "counts": {"train": n_train, "dev": n_dev, "test": n_test},
     }
     return all(made.get(key) == value for key, value in wanted.items())
+
+
+# ----------------------------------------------------------------------------
+# Long recordings
+# ----------------------------------------------------------------------------
+
+
+def long_recording(
+    out_dir: str | os.PathLike,
+    seconds: float,
+    *,
+    seed: int = 0,
+    voice_seed: int = 0,
+    grammar: str = "commands",
+    engines: Sequence[str] = ("espeak-ng",),
+    pause_range: tuple[float, float] = (0.5, 1.2),
+    rate_range: tuple[float, float] = (0.85, 1.15),
+    workers: int = 2,
+    sample_rate: int = 16000,
+) -> dict:
+    """Synthesise a long recording of test-voice utterances separated by pauses of known length.
+
+    Each utterance is a grammar sentence said by a voice of the *test* split
+    of the corpus made with ``voice_seed`` (:func:`split_voices`; the shipped
+    model's corpus used seed 0, so these voices were never heard in its
+    training), written by :func:`synthesize` as a corpus utterance would be.
+    The long recording is a pause, then each utterance trimmed to its speech
+    (the same energy threshold that :func:`synthesize` trims with, so the
+    utterance's place in the recording is its speech onset), each followed by
+    a pause, until it lasts at least ``seconds``. Pauses are dithered silence
+    lasting uniformly ``pause_range`` seconds.
+
+    Writes ``out_dir/utterances/NNNNNN.wav``, ``out_dir/utterances.jsonl``
+    (their manifest, for scoring them one by one), ``out_dir/long.wav``
+    (16-bit PCM) and ``out_dir/long.json`` (what this returns).
+
+    Args:
+        out_dir: output folder (created).
+        seconds: the least length of the long recording.
+        seed: seeds the sentences, voices, rates and pauses.
+        voice_seed: the corpus seed whose test voices speak.
+        grammar: built-in grammar of the sentences.
+        engines: engines whose test voices are used.
+        pause_range: (min, max) seconds of each pause.
+        rate_range: (min, max) relative speaking rate, drawn log-uniformly.
+        workers: parallel synthesis threads.
+        sample_rate: Hz.
+
+    Returns:
+        ``{"audio_filepath", "duration", "manifest", "utterances":
+        [{"audio_filepath", "duration", "text", "speaker", "onset", "end"}]}``,
+        with ``onset`` and ``end`` the seconds in the long recording where the
+        utterance's speech starts and ends.
+    """
+    if seconds <= 0 or not 0 <= pause_range[0] <= pause_range[1]:
+        raise ConfigError(f"long recording: seconds {seconds} and pause_range {pause_range} must be positive")
+    out_dir = Path(out_dir).resolve()
+    wav_dir = out_dir / "utterances"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    pool = split_voices(list_voices(engines), "voice", voice_seed)["test"]
+    if not pool:
+        raise ConfigError(f"long recording: no test voices for engines {list(engines)}")
+    rng = random.Random(_derive_seed("long_recording", seed))
+    noise = np.random.default_rng(_derive_seed("long_recording_pauses", seed))
+
+    def pause() -> np.ndarray:
+        return noise.normal(0.0, 1.0 / 32768.0, int(rng.uniform(*pause_range) * sample_rate))
+
+    pieces, rows = [pause()], []
+    length = pieces[0].size
+    batch = 4 * workers  # utterances synthesised at a time, until the recording is long enough
+    texts = iter(generate_sentences(grammar, 100_000, _derive_seed("long_recording_sentences", seed)))
+    for _ in progress(itertools.count(), "long recording", unit="batch"):
+        if length >= seconds * sample_rate:
+            break
+        jobs = []
+        for _ in range(batch):
+            i = len(rows) + len(jobs)
+            jobs.append(dict(text=next(texts), voice=rng.choice(pool), rate=_log_uniform(rng, *rate_range),
+                             pitch=1.0, out_path=wav_dir / f"{i:06d}.wav", sample_rate=sample_rate,
+                             seed=_derive_seed("long_recording_utterance", seed, i)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as threads:
+            list(threads.map(lambda job: synthesize(**job), jobs))
+        for job in jobs:
+            if length >= seconds * sample_rate:
+                break
+            audio, _ = sf.read(str(job["out_path"]), dtype="float64")
+            start, end = _speech_bounds(audio, sample_rate)
+            rows.append({"audio_filepath": str(job["out_path"]), "duration": audio.size / sample_rate,
+                         "text": job["text"], "speaker": job["voice"].id,
+                         "onset": length / sample_rate, "end": (length + end - start) / sample_rate})
+            gap = pause()
+            pieces += [audio[start:end], gap]
+            length += end - start + gap.size
+    pcm = np.clip(np.round(np.concatenate(pieces) * 32767.0), -32768, 32767).astype(np.int16)
+    with atomic_path(out_dir / "long.wav") as tmp:
+        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
+    write_manifest(out_dir / "utterances.jsonl", rows)
+    info = {"audio_filepath": str(out_dir / "long.wav"), "duration": pcm.size / sample_rate,
+            "manifest": str(out_dir / "utterances.jsonl"), "utterances": rows}
+    atomic_write_text(out_dir / "long.json", json.dumps(info, indent=2) + "\n")
+    return info

@@ -63,7 +63,7 @@ def test_transcribe_json_prints_one_object_per_file(cli, corpus, trained_run, re
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(objects) == 2
     for obj, path in zip(objects, paths):
-        assert set(obj) == {"file", "text"}
+        assert set(obj) == {"file", "text", "words"}  # words: timed words (tests/test_longform.py)
         assert obj["file"] == path
         assert obj["text"] == recognizer.transcribe(path)
 

@@ -448,7 +448,10 @@ def test_tflite_path_never_imports_tensorflow(exported, tiny):
     assert lines[-1] == {"rc": 0, "loaded": []}
     recognizer = load_lite(path)
     hypotheses = [recognizer.transcribe(w) for w in wavs]
-    assert lines[: len(wavs)] == [{"file": w, "text": h} for w, h in zip(wavs, hypotheses)]
+    # each object also has the timed words (tests/test_longform.py)
+    assert [{"file": o["file"], "text": o["text"]} for o in lines[: len(wavs)]] == [
+        {"file": w, "text": h} for w, h in zip(wavs, hypotheses)]
+    assert all(set(o) == {"file", "text", "words"} for o in lines[: len(wavs)])
     report = lines[len(wavs)]
     assert report["utterances"] == len(wavs)
     expected = error_rates([Tokenizer(CHARACTERS).normalize(t) for t in tiny.texts], hypotheses)

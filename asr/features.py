@@ -24,8 +24,10 @@ from asr.audio import check_duration, read_audio
 from asr.config import FeatureConfig
 from asr.data import atomic_path, atomic_write_text
 from asr.errors import ASRError
+from asr.progress import progress
 
 NORM_EPSILON = 1e-5  # added to the standard deviation by per-utterance normalisation
+PROGRESS_MIN_FILES = 100  # fewer files than this get no progress bar
 CACHE_KEY = "log_mel"  # the npz entry holding the raw (unnormalised) log-mel
 
 
@@ -174,9 +176,11 @@ def compute_features(
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "features.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration, keep) for p in paths]
+    desc = "features" if len(jobs) >= PROGRESS_MIN_FILES else None
     if workers <= 1 or len(jobs) < 16:
-        return [_featurize(job) for job in jobs]
+        return list(progress(map(_featurize, jobs), desc, total=len(jobs), unit="file"))
     # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy broken.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_featurize, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        results = pool.map(_featurize, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8))))
+        return list(progress(results, desc, total=len(jobs), unit="file"))

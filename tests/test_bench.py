@@ -118,6 +118,14 @@ def test_goals_ratios_and_statuses():
     assert (rows[0]["q1"], rows[0]["q3"]) == (95.0, 105.0)
 
 
+def test_used_peak_is_never_below_a_measured_matmul():
+    peak = {"gflops": 83.0}
+    assert bench.used_peak(peak, 99.5) == 99.5 and peak["matmul_gflops_one_thread"] == 99.5
+    assert bench.used_peak({"gflops": 83.0}, 50.0) == 83.0
+    assert bench.used_peak({"gflops": None}, 50.0) == 50.0
+    assert bench.used_peak({"gflops": None}, None) is None
+
+
 def test_missing_dependencies_give_skipped_rows(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     monkeypatch.setitem(sys.modules, "onnxruntime", None)

@@ -1161,9 +1161,10 @@ def render_markdown(results: dict) -> str:
     lines = []
     for row in section_rows("rtf"):
         diff = row.get("max_abs_log_prob_diff_vs_keras")
-        lines.append([row["title"], row.get("scope", ""), row["machine"], str(row["threads"]), _status(row),
-                      *_value_cells(row), _number(row.get("ms_median")),
-                      "—" if diff is None else _number(diff, 2)])
+        diff_text = "reference" if row["id"] == "rtf.keras" else "—" if diff is None else _number(diff, 2)
+        scope = row.get("scope", "") + (f"; int8 calibrated on {row['calibration']}" if "calibration" in row else "")
+        lines.append([row["title"], scope, row["machine"], str(row["threads"]), _status(row),
+                      *_value_cells(row), _number(row.get("ms_median")), diff_text])
     out += _table(["row", "input", "machine", "threads", "status", "RTF (median)", "min – max", "IQR",
                    "ms per clip (median)", "max |Δ log-prob| vs Keras"], lines)
 

@@ -28,6 +28,14 @@ from conftest import REPO, TINY_MODEL
 MEASURED, SKIPPED, FAILED = bench.MEASURED, bench.SKIPPED, bench.FAILED
 
 
+def importable(name: str) -> bool:
+    """Whether ``import name`` would find a module (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # a finder that refuses it
+        return False
+
+
 def zeros_architecture() -> Architecture:
     """n_mels 4 → conv 6 (k 3, stride 2) → conv 6 (k 5, stride 1) → BiLSTM 5 → head 7: weights of the right shapes."""
     z = np.zeros
@@ -185,7 +193,7 @@ def test_quick_run_writes_every_row(tmp_path):
 
     model_path = tmp_path / "tiny.keras"
     build_tiny_model().save(model_path)
-    have = {name: importlib.util.find_spec(name) is not None for name in ("torch", "onnxruntime", "tf2onnx")}
+    have = {name: importable(name) for name in ("torch", "onnxruntime", "tf2onnx")}
     print(f"optional dependencies found here (their rows must be measured, else skipped): {have}")
     results = bench.run_bench(tmp_path / "out", model=str(model_path), config=str(REPO / "configs/commands.yaml"),
                               overrides=[*TINY_MODEL, "model.time_reduction=2"], quick=True, note="test run")

@@ -134,6 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for NAME.jsonl and NAME.skipped.jsonl")
     p.add_argument("--split", metavar="NAME", help="commonvoice/deepspeech: the TSV/CSV to read "
                    "(default: train, dev, test); librispeech/kaldi: a subfolder of SRC")
+
+    p = commands.add_parser("bench", help="benchmark training throughput (vs PyTorch), batch-1 speed of every "
+                            "runtime, GFLOP/s and feature extraction; writes results.json and RESULTS.md")
+    _add_model(p, tflite=False)
+    p.add_argument("--config", default="configs/commands.yaml",
+                   help="recipe whose architecture and batch size the training rows use (default: %(default)s)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")
+    p.add_argument("--out", dest="out_dir", default="benchmarks", help="output folder (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per row, after a warm-up (default: 7)")
+    p.add_argument("--clip-seconds", type=float, default=10.0, help="batch-1 clip length (default: 10)")
+    p.add_argument("--train-batches", type=int, default=8, help="batches per training pass (default: 8)")
+    p.add_argument("--batch-size", type=int, help="utterances per training batch (default: the recipe's)")
+    p.add_argument("--threads", type=int, help="training threads for both frameworks (default: every core)")
+    p.add_argument("--manifest", help="train on these utterances instead of synthetic batches")
+    p.add_argument("--calibration-manifest", help="audio calibrating the int8 TFLite file (default: synthetic)")
+    p.add_argument("--quick", action="store_true", help="1 repeat, 2 s clip, 2 batches of 4: a smoke test")
+    p.add_argument("--cpu-mhz", type=float, help="clock for the single-core peak (default: lscpu's max MHz, "
+                   "else /proc/cpuinfo's cpu MHz)")
+    p.add_argument("--note", default="", help="a line written at the top of RESULTS.md")
     return parser
 
 
@@ -324,6 +344,24 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from asr.bench import run_bench
+
+    results = run_bench(args.out_dir, model=args.model, config=args.config, overrides=args.overrides,
+                        repeats=args.repeats, clip_seconds=args.clip_seconds, train_batches=args.train_batches,
+                        batch_size=args.batch_size, threads=args.threads, manifest=args.manifest,
+                        calibration_manifest=args.calibration_manifest, quick=args.quick, cpu_mhz=args.cpu_mhz,
+                        note=args.note)
+    for row in results["rows"]:
+        value = f"{row['median']:.4g} {row['unit']}" if row["status"] == "measured" else row.get("reason", "")
+        print(f"{row['id']:22s} {row['status']:9s} {value}")
+    for goal in results["goals"]:
+        ratio = "" if goal["ratio"] is None else f" (ratio {goal['ratio']:.3g}, target {goal['target']:g})"
+        print(f"goal: {goal['status']:7s} {goal['goal']}{ratio}")
+    print(f"written: {os.path.join(args.out_dir, 'results.json')}, {os.path.join(args.out_dir, 'RESULTS.md')}")
+    return 0
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its C++ start-up log lines (which no environment
     variable silences in TF 2.21) sent to /dev/null; errors are re-raised loudly."""
@@ -342,12 +380,14 @@ def import_tensorflow_quietly() -> None:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "evaluate": cmd_evaluate, "transcribe": cmd_transcribe,
-            "export": cmd_export, "lm": cmd_lm, "prepare": cmd_prepare}
+            "export": cmd_export, "lm": cmd_lm, "prepare": cmd_prepare, "bench": cmd_bench}
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
-    """Every command but synth, except transcribe/evaluate on an exported .tflite model (ai-edge-litert)."""
-    if args.command in ("synth", "lm", "prepare"):  # lm: pure-Python n-gram counting; prepare: audio headers
+    """Every command but synth, lm, prepare and bench, except transcribe/evaluate on an exported .tflite
+    model (ai-edge-litert)."""
+    # lm: pure-Python n-gram counting; prepare: audio headers; bench: its spawned processes import TensorFlow
+    if args.command in ("synth", "lm", "prepare", "bench"):
         return False
     on_tflite = str(getattr(args, "model", None) or "").endswith(".tflite")
     return args.command == "export" or not on_tflite

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from asr.bench import speechlike as bench_signal
 from asr.config import FeatureConfig
 from asr.decoding import GreedyDecoder
 from asr.errors import ASRError, ModelError
@@ -46,14 +47,7 @@ sys.meta_path.insert(0, _Block())
 
 def speechlike(seconds: float, seed: int) -> np.ndarray:
     """A voiced, amplitude-modulated harmonic signal with a little noise: float32 [n] at 16 kHz."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    f0 = rng.uniform(100, 180) + 40 * np.sin(2 * np.pi * rng.uniform(1, 3) * t)
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6)))
-    x = voiced * envelope + 0.05 * rng.normal(size=t.size)
-    return (0.5 * x / np.abs(x).max()).astype(np.float32)
+    return bench_signal(seconds, RATE, seed)
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:

@@ -445,6 +445,11 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
             can name the utterances of batch ``k``.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
+    ``batch_size`` is the global batch: under a ``tf.distribute`` strategy each
+    batch is split across the replicas, and in a multi-worker run every worker
+    builds this same dataset (same seed, same order) and keeps its replicas'
+    parts of each batch (auto-shard policy DATA), so each utterance is trained on
+    once per epoch across the workers, in the batches a single device would see.
     """
     import numpy as np
     import tensorflow as tf
@@ -503,4 +508,10 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     dataset = dataset.map(lambda f, lab: (f, tf.shape(f)[0], lab, tf.shape(lab)[0]))
     dataset = dataset.padded_batch(batch_size, padded_shapes=([None, n_mels], [], [None], []))
     dataset = dataset.map(as_inputs)
-    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    # A generator has no files to shard by (AUTO, the default, finds none and falls back to DATA with a warning).
+    # DATA: every worker runs the whole pipeline and keeps its share of each global batch; the reads
+    # and augmentation are repeated on each worker, the price of exactly the single-device batches.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(options)

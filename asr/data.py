@@ -424,7 +424,7 @@ def pad_batch(features: list, labels: list | None = None):
 
 
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
-                     time_reduction: int = 1, record: list | None = None):
+                     time_reduction: int = 1, record: list | None = None, replicas: int = 1):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
     Features stream from the cache: only the index (cache paths, frame counts,
@@ -443,6 +443,10 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         record: a list that, during each epoch, holds the utterance indices of
             the batches yielded so far in that epoch (in order), so a callback
             can name the utterances of batch ``k``.
+        replicas: how many parts each batch is split into (``tf.distribute``).
+            A short last batch of fewer utterances than replicas would leave a
+            replica without data, which the model cannot take: it is repeated
+            whole until each gets one, which leaves its mean loss unchanged.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
     ``batch_size`` is the global batch: under a ``tf.distribute`` strategy each
@@ -469,6 +473,11 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     max_speed = [fastest_feasible_speed(n, min_frames_for(lab), speeds, time_reduction)
                  for n, lab in zip(lengths, labels)]
     n_batches = -(-len(split) // batch_size)
+    short = len(split) % batch_size
+    repeats = -(-replicas // short) if 0 < short < replicas else 1
+    if batch_size < replicas or short * repeats > batch_size:
+        raise ASRError(f"train.batch_size: {batch_size} (the global batch) cannot be split across {replicas} "
+                       f"replicas with {len(split)} training utterances; use at least {2 * replicas}")
     epoch = [0]
 
     def generate():
@@ -483,7 +492,7 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         for batch in batches:
             if record is not None:
                 record.append(batch)
-            for i in batch:
+            for i in batch * (repeats if len(batch) < batch_size else 1):
                 yield i, (epoch_seed, i), max_speed[i], labels[i]
 
     def load(index, utterance_seed, fastest, label):

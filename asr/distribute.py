@@ -64,7 +64,11 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
             log.warning(f"train.distribution=mirrored: only one device found ({devices[0]}); "
                         "training on it alone, as with distribution: none")
             return tf.distribute.get_strategy()
-        return tf.distribute.MirroredStrategy(devices=devices)
+        if any("GPU" in name for name in devices):
+            return tf.distribute.MirroredStrategy(devices=devices)
+        # CPU devices (tests): sum on one device. The default, collective ops, numbers its groups from 1
+        # in every strategy, so a second mirrored training in the process would collide with the first's.
+        return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     read_tf_config()
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -232,19 +232,24 @@ def _train(cfg: Config, strategy, run_dir: Path, out_dir: Path, resume: bool) ->
     train_split, dev_split = splits["train"], splits["dev"]
 
     initial_epoch = int(state["epoch"]) if state else 0
+    replicas = strategy.num_replicas_in_sync
     batches: list[list[int]] = []  # the dataset records each batch's utterances here
     # seeded by epoch, so a resumed run sees the batches an uninterrupted one would
     dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
-                               cfg.features, cfg.train.augment, cfg.model.time_reduction, record=batches)
+                               cfg.features, cfg.train.augment, cfg.model.time_reduction, record=batches,
+                               replicas=replicas)
     if model is None:
         with strategy.scope():
             model = build_model(cfg.model, cfg.features, tokenizer, cfg.train.precision)
             model.compile(optimizer=_optimizer(cfg, int(dataset.cardinality())))
     else:
-        log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations)})")
-    if strategy.num_replicas_in_sync > 1 or not chief:
-        log.info(f"{task_name(strategy)}: {strategy.num_replicas_in_sync} replicas share each global batch of "
+        log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations.numpy())})")
+    if replicas > 1 or not chief:
+        log.info(f"{task_name(strategy)}: {replicas} replicas share each global batch of "
                  f"{cfg.train.batch_size}" + ("" if chief else f"; this worker writes only to {out_dir}"))
+    if cfg.train.batch_size % replicas:
+        log.warning(f"train.batch_size {cfg.train.batch_size} is not a multiple of the {replicas} replicas: the "
+                    "gradient is still the whole batch's, but Keras's logged loss leans towards the larger parts")
 
     logs_dir = out_dir / "logs"
     logs_dir.mkdir(exist_ok=True)
@@ -282,7 +287,7 @@ def _train(cfg: Config, strategy, run_dir: Path, out_dir: Path, resume: bool) ->
         "epochs_run": state["epoch"],
         "train_seconds_this_session": round(seconds, 1),
         "train_audio_hours": round(train_split.audio_seconds / 3600, 3),
-        "replicas": strategy.num_replicas_in_sync,
+        "replicas": replicas,
         "skipped": {"train": len(train_split.skipped), "dev": len(dev_split.skipped)},
         "parameters": int(best.count_params()),
     }

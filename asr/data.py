@@ -459,7 +459,7 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     import tensorflow as tf
 
     from asr.augment import Augmenter, fastest_feasible_speed, normalize
-    from asr.errors import ASRError
+    from asr.errors import ASRError, ConfigError
     from asr.features import load_cached
 
     if not all(hasattr(f, "path") for f in split.features):
@@ -476,7 +476,7 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     short = len(split) % batch_size
     repeats = -(-replicas // short) if 0 < short < replicas else 1
     if batch_size < replicas or short * repeats > batch_size:
-        raise ASRError(f"train.batch_size: {batch_size} (the global batch) cannot be split across {replicas} "
+        raise ConfigError(f"train.batch_size: {batch_size} (the global batch) cannot be split across {replicas} "
                        f"replicas with {len(split)} training utterances; use at least {2 * replicas}")
     epoch = [0]
 

@@ -198,7 +198,8 @@ def agree(strategy: tf.distribute.Strategy, values: dict[str, float]) -> dict[st
 
     names = sorted(values)
 
-    @tf.function  # collectives run eagerly are slow, and TensorFlow warns about it
+    # a graph: collectives run eagerly are slow (and TensorFlow warns). No autograph: see asr.inference
+    @tf.function(autograph=False)
     def mean(local):
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(tf.identity, args=(local,)), axis=None)
 

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -38,6 +39,9 @@ from asr.inference import MODEL_FILE, Recognizer
 from asr.metrics import error_rates
 from asr.model import CTCModel, build_model, float32_copy, precision_of
 from asr.text import Tokenizer
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 log = logging.getLogger("asr")
 
@@ -174,7 +178,7 @@ def _check_run_dir(run_dir: Path, store: CheckpointStore, resume: bool) -> None:
         raise ASRError(f"{run_dir}: run directory already holds a run; pass --resume, or set run_dir")
 
 
-def train(cfg: Config, resume: bool = False) -> dict:
+def train(cfg: Config, resume: bool = False, strategy: tf.distribute.Strategy | None = None) -> dict:
     """Train the model a config describes, in its run directory.
 
     The model is built (or the checkpoint loaded) and compiled under the scope of
@@ -188,11 +192,15 @@ def train(cfg: Config, resume: bool = False) -> dict:
         cfg: the recipe.
         resume: continue from the newest usable checkpoint (optimizer state,
             schedule position and epoch counter included).
+        strategy: the strategy to train under, for a program that made it
+            itself (a multi-worker strategy must be made before TensorFlow runs
+            anything, and once per process); default: ``make_strategy(cfg.train)``.
 
     Returns:
         The ``metrics.json`` contents.
     """
-    strategy = make_strategy(cfg.train)  # first: a multi-worker strategy sets up the runtime at start-up
+    # first thing: a multi-worker strategy sets up the runtime's collective ops at start-up
+    strategy = strategy or make_strategy(cfg.train)
     run_dir = Path(cfg.resolved_run_dir)
     if is_chief(strategy):
         with RunLock(run_dir):

@@ -222,6 +222,16 @@ def reducible_across_workers(logs: dict) -> dict:
     return {name: tf.reshape(value, [1]) if value.shape.rank == 0 else value for name, value in logs.items()}
 
 
+def _replicas():
+    """``(replica context, replicas in sync)``; ``(None, 1)`` outside a distributed step."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None, 1
+    return context, context.num_replicas_in_sync
+
+
 def replica_mean(values):
     """This replica's share of the mean of ``values [n]`` over the global batch.
 
@@ -239,20 +249,17 @@ def replica_mean(values):
 
     values = tf.convert_to_tensor(values)
     count = tf.cast(tf.shape(values)[0], values.dtype)
-    context = tf.distribute.get_replica_context()  # None in cross-replica context: the plain mean
-    if context is not None and context.num_replicas_in_sync > 1:
+    context, _ = _replicas()
+    if context is not None:
         count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
     return tf.math.divide_no_nan(tf.reduce_sum(values), count)
 
 
-def _replicas():
-    """``(replica context, replicas in sync)``; ``(None, 1)`` outside a distributed step."""
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None, 1
-    return context, context.num_replicas_in_sync
+def replica_share(value):
+    """``value``, the same on every replica (a regularisation loss), divided by the
+    replica count: the replicas' gradients are summed, so together they add it once."""
+    _, replicas = _replicas()
+    return value / replicas
 
 
 @keras.saving.register_keras_serializable(package="asr")

@@ -174,12 +174,12 @@ class CTCModel(keras.Model):
         global batch, and the result is its share of the global mean
         (``asr.distribute.replica_mean``): the replicas' gradients are summed.
         """
-        from asr.distribute import replica_mean
+        from asr.distribute import replica_mean, replica_share
 
         per_utterance = ctc_loss(y["labels"], y["label_lengths"], y_pred["logits"], y_pred["lengths"])
         loss = replica_mean(per_utterance)
-        if self.losses:  # the same on every replica, whose gradients are summed: each adds its share
-            loss = loss + ops.cast(ops.sum(self.losses), loss.dtype) / _replicas_in_sync()
+        if self.losses:  # the same on every replica
+            loss = loss + replica_share(ops.cast(ops.sum(self.losses), loss.dtype))
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -231,12 +231,6 @@ def ctc_loss(labels, label_lengths, logits, logit_lengths):
         ops.cast(logit_lengths, "int32"),
         mask_index=0,
     )
-
-
-def _replicas_in_sync() -> int:
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer,

@@ -200,7 +200,8 @@ def train(cfg: Config, resume: bool = False, strategy: tf.distribute.Strategy | 
         The ``metrics.json`` contents.
     """
     # first thing: a multi-worker strategy sets up the runtime's collective ops at start-up
-    strategy = strategy or make_strategy(cfg.train)
+    if strategy is None:
+        strategy = make_strategy(cfg.train)
     run_dir = Path(cfg.resolved_run_dir)
     if is_chief(strategy):
         with RunLock(run_dir):
@@ -209,7 +210,7 @@ def train(cfg: Config, resume: bool = False, strategy: tf.distribute.Strategy | 
         return _train(cfg, strategy, run_dir, Path(scratch), resume)
 
 
-def _train(cfg: Config, strategy, run_dir: Path, out_dir: Path, resume: bool) -> dict:
+def _train(cfg: Config, strategy: tf.distribute.Strategy, run_dir: Path, out_dir: Path, resume: bool) -> dict:
     """Train, reading checkpoints from ``run_dir`` and writing to ``out_dir`` (the
     same folder, except on a multi-worker run's non-chief workers)."""
     chief = out_dir == run_dir

@@ -147,6 +147,7 @@ def _load_checkpoint(path: Path) -> keras.Model:
         raise ASRError("file missing")
     if not zipfile.is_zipfile(path):
         raise ASRError("not a complete .keras archive (truncated or overwritten)")
+    import asr.distribute  # noqa: F401  (registers the optimizers)
     import asr.model  # noqa: F401  (registers the custom layers)
 
     try:

@@ -400,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if needs_tensorflow(args):
         import_tensorflow_quietly()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines (one per all-reduce) drown ours
     from asr.errors import ASRError
 
     try:

@@ -123,12 +123,16 @@ class AugmentConfig:
             raise ConfigError(f"train.augment.noise_snr_db: {low_high!r} must be [low, high] with low <= high")
 
 
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation, schedule, checkpointing and stopping."""
+    """Optimisation, schedule, checkpointing and stopping; where training runs and in what precision."""
 
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 32  # the global batch: each step's utterances, split across all replicas
     learning_rate: float = 1.5e-3  # peak, reached after warmup_steps
     warmup_steps: int = 300
     min_learning_rate: float = 5e-5  # end of the cosine decay
@@ -137,6 +141,20 @@ class TrainConfig:
     seed: int = 0
     log_every_steps: int = 50  # TensorBoard scalar frequency
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # none | mirrored (this machine's GPUs) | multi_worker (processes told their place by TF_CONFIG);
+    # see asr.distribute and docs/DISTRIBUTED.md
+    distribution: str = "none"
+    devices: list[str] = field(default_factory=list)  # mirrored only: e.g. ["GPU:0", "GPU:1"]; empty: all GPUs
+    # float32 | mixed_float16 (loss scaling) | mixed_bfloat16: the encoder's compute dtype; weights,
+    # the CTC head and the loss stay float32, and the saved model.keras is float32
+    precision: str = "float32"
+
+    def __post_init__(self):
+        for key, allowed in (("distribution", DISTRIBUTIONS), ("precision", PRECISIONS)):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"train.{key}: {getattr(self, key)!r} is not one of {' | '.join(allowed)}")
+        if self.devices and self.distribution != "mirrored":
+            raise ConfigError(f"train.devices: {self.devices!r} only applies to train.distribution: mirrored")
 
 
 @dataclass

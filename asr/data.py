@@ -424,7 +424,7 @@ def pad_batch(features: list, labels: list | None = None):
 
 
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
-                     time_reduction: int = 1, record: list | None = None):
+                     time_reduction: int = 1, record: list | None = None, replicas: int = 1):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
     Features stream from the cache: only the index (cache paths, frame counts,
@@ -443,14 +443,23 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         record: a list that, during each epoch, holds the utterance indices of
             the batches yielded so far in that epoch (in order), so a callback
             can name the utterances of batch ``k``.
+        replicas: how many parts each batch is split into (``tf.distribute``).
+            A short last batch of fewer utterances than replicas would leave a
+            replica without data, which the model cannot take: it is repeated
+            whole until each gets one, which leaves its mean loss unchanged.
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
+    ``batch_size`` is the global batch: under a ``tf.distribute`` strategy each
+    batch is split across the replicas, and in a multi-worker run every worker
+    builds this same dataset (same seed, same order) and keeps its replicas'
+    parts of each batch (auto-shard policy DATA), so each utterance is trained on
+    once per epoch across the workers, in the batches a single device would see.
     """
     import numpy as np
     import tensorflow as tf
 
     from asr.augment import Augmenter, fastest_feasible_speed, normalize
-    from asr.errors import ASRError
+    from asr.errors import ASRError, ConfigError
     from asr.features import load_cached
 
     if not all(hasattr(f, "path") for f in split.features):
@@ -464,6 +473,11 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     max_speed = [fastest_feasible_speed(n, min_frames_for(lab), speeds, time_reduction)
                  for n, lab in zip(lengths, labels)]
     n_batches = -(-len(split) // batch_size)
+    short = len(split) % batch_size
+    repeats = -(-replicas // short) if 0 < short < replicas else 1
+    if batch_size < replicas or short * repeats > batch_size:
+        raise ConfigError(f"train.batch_size: {batch_size} (the global batch) cannot be split across {replicas} "
+                       f"replicas with {len(split)} training utterances; use at least {2 * replicas}")
     epoch = [0]
 
     def generate():
@@ -478,7 +492,7 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         for batch in batches:
             if record is not None:
                 record.append(batch)
-            for i in batch:
+            for i in batch * (repeats if len(batch) < batch_size else 1):
                 yield i, (epoch_seed, i), max_speed[i], labels[i]
 
     def load(index, utterance_seed, fastest, label):
@@ -503,4 +517,10 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
     dataset = dataset.map(lambda f, lab: (f, tf.shape(f)[0], lab, tf.shape(lab)[0]))
     dataset = dataset.padded_batch(batch_size, padded_shapes=([None, n_mels], [], [None], []))
     dataset = dataset.map(as_inputs)
-    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    # A generator has no files to shard by (AUTO, the default, finds none and falls back to DATA with a warning).
+    # DATA: every worker runs the whole pipeline and keeps its share of each global batch; the reads
+    # and augmentation are repeated on each worker, the price of exactly the single-device batches.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(options)

@@ -24,6 +24,10 @@ class ConfigError(ASRError):
     """A config file or override is malformed or names an unknown key."""
 
 
+class DistributionError(ASRError):
+    """This machine or cluster lacks what ``train.distribution`` asks for: devices, or a valid TF_CONFIG."""
+
+
 class ModelError(ASRError):
     """A model path is missing or is not a model of this project."""
 

@@ -501,7 +501,10 @@ def export_model(model_path: str | os.PathLike | None, out_dir: str | os.PathLik
     source = resolve_model_path(model_path)
     if source.suffix != ".keras":
         raise ModelError(f"{source}: export needs the trained .keras model")
-    model = load(source).model
+    from asr.model import float32_copy
+
+    # a checkpoint of a mixed-precision run computes in float16/bfloat16: export its float32 twin
+    model = float32_copy(load(source).model)
     written: dict[str, Path] = {}
     with _quiet_tf_logs():
         if "saved_model" in formats:

@@ -82,7 +82,11 @@ class Recognizer:
         n_mels = model.features.n_mels
         signature = [{"features": tf.TensorSpec((None, None, n_mels), tf.float32),
                       "feature_lengths": tf.TensorSpec((None,), tf.int32)}]
-        return tf.function(lambda x: model(x, training=False), input_signature=signature)
+        # No autograph (nothing to convert): it parses source with Python's ast module, which on
+        # CPython 3.11 can fail (SystemError: AST constructor recursion depth mismatch, gh-106905)
+        # while a tf.data thread parses .npy headers, as the next epoch's prefetch does when training
+        # traces this at its first epoch's end.
+        return tf.function(lambda x: model(x, training=False), input_signature=signature, autograph=False)
 
     @property
     def sample_rate(self) -> int:

@@ -7,6 +7,11 @@ the time reduction), V vocabulary size with the blank.
 Every batch carries its true lengths. The conv layers zero what lies past a
 sequence's end and the LSTMs take a right-padded mask, so padding never changes
 a real frame's output in either direction.
+
+Mixed precision (``train.precision``) is a dtype policy given to each encoder
+layer: variables stay float32, the encoder computes in float16 or bfloat16, and
+the CTC head and the loss compute in float32. ``float32_copy`` turns such a
+model into a plain float32 one for inference and export.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ class MaskedConv1D(layers.Layer):
         self.activation = activation
         self.pad = kernel_size // 2
         self.conv = layers.Conv1D(filters, kernel_size, strides=strides, padding="valid",
-                                  activation=activation, name="conv")
+                                  activation=activation, name="conv", dtype=self.dtype_policy)
 
     def build(self, x_shape, lengths_shape=None):
         self.conv.build((x_shape[0], None, x_shape[-1]))
@@ -84,7 +89,7 @@ class MaskedConv1D(layers.Layer):
         steps = x.shape[1]
         if steps is not None:
             steps = (steps + 2 * self.pad - self.kernel_size) // self.strides + 1
-        return (keras.KerasTensor((x.shape[0], steps, self.filters), dtype=x.dtype),
+        return (keras.KerasTensor((x.shape[0], steps, self.filters), dtype=self.compute_dtype),
                 keras.KerasTensor(lengths.shape, dtype="int32"))
 
     def get_config(self):
@@ -92,24 +97,31 @@ class MaskedConv1D(layers.Layer):
                 "strides": self.strides, "activation": self.activation}
 
 
-def build_encoder(cfg: ModelConfig, n_mels: int, name: str = "encoder") -> keras.Model:
+def build_encoder(cfg: ModelConfig, n_mels: int, name: str = "encoder", precision: str = "float32") -> keras.Model:
     """The encoder as a functional model.
 
     Inputs: ``features [B, T, n_mels]`` float32, ``feature_lengths [B]`` int32.
-    Outputs: ``(encoded [B, T', 2 * lstm_units], encoded_lengths [B])``.
+    Outputs: ``(encoded [B, T', 2 * lstm_units], encoded_lengths [B])``, encoded
+    in the ``precision`` policy's compute dtype.
+
+    Args:
+        precision: the Keras dtype policy of every layer (``float32``,
+            ``mixed_float16``, ``mixed_bfloat16``): passed to each layer rather
+            than set globally, so building a model changes nothing else.
     """
     features = keras.Input((None, n_mels), name="features")
     lengths = keras.Input((), dtype="int32", name="feature_lengths")
     x, x_lengths = features, lengths
     for i, (channels, stride) in enumerate(zip(cfg.conv_channels, cfg.conv_strides)):
-        x, x_lengths = MaskedConv1D(channels, cfg.conv_kernel, stride, name=f"conv{i}")(x, x_lengths)
-        x = layers.Dropout(cfg.dropout, name=f"conv{i}_dropout")(x)
-    mask = LengthMask(name="mask")(x, x_lengths)
+        x, x_lengths = MaskedConv1D(channels, cfg.conv_kernel, stride, name=f"conv{i}", dtype=precision)(x, x_lengths)
+        x = layers.Dropout(cfg.dropout, name=f"conv{i}_dropout", dtype=precision)(x)
+    mask = LengthMask(name="mask", dtype=precision)(x, x_lengths)
     for i in range(cfg.lstm_layers):
-        # cuDNN conditions: tanh/sigmoid, no recurrent dropout, unroll off, bias on, right-padded mask.
-        lstm = layers.LSTM(cfg.lstm_units, return_sequences=True, use_cudnn="auto", name=f"lstm{i}")
-        x = layers.Bidirectional(lstm, name=f"bilstm{i}")(x, mask=mask)
-        x = layers.Dropout(cfg.dropout, name=f"bilstm{i}_dropout")(x)
+        # cuDNN conditions: tanh/sigmoid, no recurrent dropout, unroll off, bias on, right-padded mask
+        # (cuDNN takes float16 and bfloat16 inputs too, so mixed precision keeps it).
+        lstm = layers.LSTM(cfg.lstm_units, return_sequences=True, use_cudnn="auto", name=f"lstm{i}", dtype=precision)
+        x = layers.Bidirectional(lstm, name=f"bilstm{i}", dtype=precision)(x, mask=mask)
+        x = layers.Dropout(cfg.dropout, name=f"bilstm{i}_dropout", dtype=precision)(x)
     return keras.Model([features, lengths], [x, x_lengths], name=name)
 
 
@@ -134,7 +146,8 @@ class CTCModel(keras.Model):
         lengths = keras.Input((), dtype="int32", name="feature_lengths")
         encoded, encoded_lengths = encoder([features, lengths])
         vocab_size = len(characters) + 1
-        logits = layers.Dense(vocab_size, name="ctc_head")(encoded)
+        # float32 whatever the encoder's precision: the softmax inside CTC is unstable in float16
+        logits = layers.Dense(vocab_size, name="ctc_head", dtype="float32")(encoded)
         super().__init__(
             inputs={"features": features, "feature_lengths": lengths},
             outputs={"logits": logits, "lengths": encoded_lengths},
@@ -156,12 +169,32 @@ class CTCModel(keras.Model):
         """Mean CTC loss over the batch, using the true label and output lengths.
 
         ``y``: ``{"labels": [B, L] int32 (padded with 0), "label_lengths": [B]}``.
+
+        Under a ``tf.distribute`` strategy ``B`` is this replica's part of the
+        global batch, and the result is its share of the global mean
+        (``asr.distribute.replica_mean``): the replicas' gradients are summed.
         """
+        from asr.distribute import replica_mean, replica_share
+
         per_utterance = ctc_loss(y["labels"], y["label_lengths"], y_pred["logits"], y_pred["lengths"])
-        loss = ops.mean(per_utterance)
-        if self.losses:
-            loss = loss + ops.sum(self.losses)
+        loss = replica_mean(per_utterance)
+        if self.losses:  # the same on every replica
+            loss = loss + replica_share(ops.cast(ops.sum(self.losses), loss.dtype))
         return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras's step logs (the running loss), shaped so that a multi-worker run can reduce them."""
+        from asr.distribute import reducible_across_workers
+
+        return reducible_across_workers(super().compute_metrics(x, y, y_pred, sample_weight))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras 3 reads a batch here to build the model symbolically:
+        # a pass over the training data that shifts every epoch's shuffle by one, and that fails under
+        # MultiWorkerMirroredStrategy with dict batches (keras-team/keras#20329). A CTCModel is built
+        # when constructed and has no compiled loss or metrics: only the optimizer is left, which
+        # needs no batch. (Loss curves matching one device's, tests/test_distribute.py, check this.)
+        super()._maybe_symbolic_build(iterator=None, data_batch=data_batch)
 
     def get_config(self):
         return {
@@ -200,9 +233,44 @@ def ctc_loss(labels, label_lengths, logits, logit_lengths):
     )
 
 
-def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer) -> CTCModel:
-    """Encoder + CTC head from the config, carrying its tokenizer and feature settings."""
+def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer,
+                precision: str = "float32") -> CTCModel:
+    """Encoder + CTC head from the config, carrying its tokenizer and feature settings.
+
+    Args:
+        precision: the encoder's dtype policy (see ``build_encoder``); the head is float32.
+    """
     import dataclasses
 
-    encoder = build_encoder(model_cfg, feature_cfg.n_mels)
+    encoder = build_encoder(model_cfg, feature_cfg.n_mels, precision=precision)
     return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), name="ctc_asr")
+
+
+def precision_of(model: CTCModel) -> str:
+    """The dtype policy a model's encoder was built with: ``float32``, ``mixed_float16``..."""
+    names = {layer.dtype_policy.name for layer in model.encoder.layers
+             if not isinstance(layer, layers.InputLayer)}
+    return names.pop() if len(names) == 1 else "float32"
+
+
+def _float32_policies(config):
+    """``config`` (a nested Keras config) with every mixed dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(config["config"]["name"]).startswith("mixed_"):
+            return "float32"
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    return config
+
+
+def float32_copy(model: CTCModel) -> CTCModel:
+    """A copy of ``model`` computing in float32 throughout, with its weights (no optimizer).
+
+    Mixed-precision variables are float32 already, so nothing is rounded: the copy
+    is what a float32 run with the same weights would be. Inference on a CPU and
+    export (SavedModel, TFLite) use it.
+    """
+    clean = CTCModel.from_config(_float32_policies(model.get_config()))
+    clean.set_weights(model.get_weights())
+    return clean

@@ -235,7 +235,7 @@ def test_different_alphabet_changes_the_head(tmp_path):
     assert keras.saving.load_model(path, safe_mode=True).characters == "abc "
 
 
-def assert_cudnn_eligible(model, cfg: ModelConfig):
+def assert_cudnn_eligible(model, cfg: ModelConfig, precision: str = "float32"):
     lstms = iter_lstms(model)
     assert len(lstms) == 2 * cfg.lstm_layers  # forward and backward per layer
     assert sum(layer.go_backwards for layer in lstms) == cfg.lstm_layers
@@ -246,11 +246,38 @@ def assert_cudnn_eligible(model, cfg: ModelConfig):
         assert layer.recurrent_dropout == 0
         assert layer.unroll is False
         assert layer.use_bias is True
+        assert layer.dtype_policy.name == precision  # cuDNN has float16 and bfloat16 LSTM kernels too
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_lstms_are_cudnn_eligible(models, name):
     assert_cudnn_eligible(models[name], CONFIGS[name])
+
+
+@pytest.mark.parametrize("precision, compute", [("float32", "float32"), ("mixed_float16", "float16"),
+                                                ("mixed_bfloat16", "bfloat16")])
+def test_lstms_take_the_cudnn_kernel_in_every_precision(precision, compute, monkeypatch):
+    """As on a GPU (Keras asks ``_is_gpu_available``), the traced forward pass runs every
+    LSTM as one CudnnRNNV3 op in the compute dtype: mixed precision keeps cuDNN."""
+    import importlib
+
+    from tensorflow.python.framework import kernels
+
+    cfg = CONFIGS["two-convs"]
+    model = build_model(cfg, FEATURES, TOKENIZER, precision)
+    assert_cudnn_eligible(model, cfg, precision)
+    # the package re-exports a function named rnn, which hides the module from a plain import
+    monkeypatch.setattr(importlib.import_module("keras.src.backend.tensorflow.rnn"), "_is_gpu_available", lambda: True)
+    forward = tf.function(lambda x: model(x, training=False), autograph=False)
+    graph = forward.get_concrete_function({"features": tf.TensorSpec((None, None, N_MELS)),
+                                           "feature_lengths": tf.TensorSpec((None,), tf.int32)}).graph.as_graph_def()
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    cudnn = [tf.dtypes.as_dtype(node.attr["T"].type).name for node in nodes if node.op.startswith("CudnnRNN")]
+    assert cudnn == [compute] * (2 * cfg.lstm_layers)
+    # and TensorFlow has that GPU kernel
+    gpu_types = {tf.dtypes.as_dtype(t).name for k in kernels.get_registered_kernels_for_op("CudnnRNNV3").kernel
+                 if k.device_type == "GPU" for c in k.constraint for t in c.allowed_values.list.type}
+    assert compute in gpu_types
 
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))

@@ -44,6 +44,7 @@ import logging
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import tempfile
 import time
@@ -493,7 +494,7 @@ def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
     import keras
 
     from asr.config import load_config
-    from asr.data import bucketed_batches, training_dataset
+    from asr.data import bucketed_batches, cached_split, training_dataset
     from asr.export import read_architecture
     from asr.model import build_model
     from asr.text import Tokenizer
@@ -509,7 +510,10 @@ def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
     model.compile(optimizer=_optimizer(cfg, n_batches))
     arch = read_architecture(model)  # the initial weights: the port starts from the same ones
     record: list[list[int]] = []  # the dataset writes each pass's batches here
-    dataset = training_dataset(split, batch_size, cfg.train.seed, None, record=record)
+    folder = tempfile.mkdtemp(prefix="asr-bench-cache-")  # training streams from a cache, as asr train does
+    # the split's features are final already: read them back unchanged, so both frameworks see the same numbers
+    dataset = training_dataset(cached_split(split, folder), batch_size, cfg.train.seed,
+                               dataclasses.replace(cfg.features, normalize="none"), record=record)
     trainer = torch_trainer(arch, cfg, split)
     common = {"batches": n_batches, "batch_size": batch_size, "audio_seconds_per_pass": split.audio_seconds,
               "data": data, "architecture": dataclasses.asdict(cfg.model), "parameters": int(model.count_params())}
@@ -557,6 +561,7 @@ def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
                              last_loss=losses.get("torch"),
                              note="same batches in the same order as Keras; Adam, constant peak learning rate, "
                                   "per-weight gradient clipping")
+    shutil.rmtree(folder, ignore_errors=True)
     return [keras_row, torch_row]
 
 

@@ -254,9 +254,9 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         prefix = "" if where == "config" else f"{where}."
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})"
-        )
+        key = str(unknown[0])
+        key = key if key.isprintable() and key.strip() == key and key else repr(key)  # one readable line
+        raise ConfigError(f"unknown config key {prefix}{key} (known: {', '.join(sorted(names))})")
     prefix = "" if where == "config" else f"{where}."
     kwargs = {k: _check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     for key, value in kwargs.items():

@@ -104,6 +104,13 @@ class CachedFeatures:
     frames: int
 
 
+def save_cached(path: str | os.PathLike, raw: np.ndarray, samples: int) -> CachedFeatures:
+    """Write one cache entry (atomically): raw log-mel ``[frames, n_mels]`` float32 and the sample count."""
+    with atomic_path(path, suffix=".npz") as tmp:  # savez would add .npz itself
+        np.savez(tmp, **{CACHE_KEY: raw}, samples=np.int64(samples))
+    return CachedFeatures(str(path), raw.shape[0])
+
+
 def load_cached(path: str | os.PathLike) -> np.ndarray:
     """The raw (unnormalised) log-mel ``[frames, n_mels]`` float32 of a cache entry."""
     with np.load(path) as entry:
@@ -134,8 +141,7 @@ def _featurize(job: tuple) -> np.ndarray | CachedFeatures | str:
         audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)
         raw = raw_log_mel(audio, cfg)
         if cached is not None:
-            with atomic_path(cached, suffix=".npz") as tmp:  # savez would add .npz itself
-                np.savez(tmp, **{CACHE_KEY: raw}, samples=np.int64(audio.size))
+            save_cached(cached, raw, audio.size)
         return normalize(raw, cfg) if keep else CachedFeatures(str(cached), raw.shape[0])
     except ASRError as exc:
         return str(exc)

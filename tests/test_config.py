@@ -200,3 +200,12 @@ def test_override_into_an_empty_yaml_section(tmp_path):
     path = write_yaml(tmp_path / "c.yaml", "model:\n")
     assert load_config(path).model == ModelConfig()
     assert load_config(path, ["model.lstm_units=3"]).model.lstm_units == 3
+
+
+def test_an_unknown_key_that_is_not_printable_is_named_on_one_line(tmp_path):
+    path = tmp_path / "odd.yaml"
+    path.write_text('"\\n": {}\n"a\\tb": 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and "unknown config key '\\n'" in message

@@ -274,15 +274,10 @@ def test_load_split_streamed_keeps_the_same_utterances_without_loading_features(
 def cached_split(tmp_path, feats, labels):
     """A streamed ``Split`` whose cache entries hold ``feats`` as raw log-mel."""
     from asr.data import Split, Utterance
-    from asr.features import CACHE_KEY, CachedFeatures
+    from asr.data import cached_split as stream
 
-    entries = []
-    for i, f in enumerate(feats):
-        path = tmp_path / f"u{i}.npz"
-        np.savez(path, **{CACHE_KEY: f}, samples=np.int64(160 * (len(f) - 1)))
-        entries.append(CachedFeatures(str(path), len(f)))
     utts = [Utterance(f"u{i}.wav", 1.0, "x") for i in range(len(feats))]
-    return Split(utts, entries, labels, [])
+    return stream(Split(utts, feats, labels, []), tmp_path / "cache")
 
 
 def test_training_dataset_yields_every_utterance_once_per_epoch(tmp_path):

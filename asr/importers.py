@@ -323,12 +323,15 @@ def _tsv_fields(line: str) -> list[str]:
     return line.split("\t")  # Common Voice text holds bare quotes: no CSV quoting
 
 
-def _table_rows(path: Path, split: Callable[[str], list[str]],
-                required: tuple[str, ...]) -> Iterator[tuple[str, dict] | Skipped]:
-    """Rows of a delimited file with a header, as ``(where, {column: value})``;
-    bad lines (undecodable, wrong field count) come as ``Skipped`` items."""
+def _table_candidates(path: Path, split: Callable[[str], list[str]], audio_column: str, text_column: str,
+                      audio_base: Path, rename: dict[str, str] | None = None,
+                      drop: tuple[str, ...] = ()) -> Iterator[Candidate | Skipped]:
+    """Candidates from a delimited file with a header: the audio path (relative to
+    ``audio_base``) and the text from the named columns; the other non-empty
+    columns are kept as extras, renamed by ``rename``, less ``drop``. Bad lines
+    (undecodable, unparsable, wrong field count) come as ``Skipped`` items."""
     lines = _lines(path)
-    names = _header(path, lines, split, required)
+    names = _header(path, lines, split, (audio_column, text_column))
     for where, line in lines:
         if isinstance(line, Skipped):
             yield line
@@ -341,7 +344,10 @@ def _table_rows(path: Path, split: Callable[[str], list[str]],
         if len(fields) != len(names):
             yield Skipped(where, MALFORMED, f"{where}: {len(fields)} fields where the header has {len(names)}")
             continue
-        yield where, dict(zip(names, fields))
+        columns = dict(zip(names, fields))
+        audio, text = columns.pop(audio_column), columns.pop(text_column)
+        extra = {(rename or {}).get(k, k): v for k, v in columns.items() if v and k not in drop}
+        yield Candidate(audio_base / audio, text, where, extra)
 
 
 def _is_plain_name(name: str) -> bool:
@@ -390,30 +396,17 @@ def read_commonvoice(tsv: Path) -> Iterator[Candidate | Skipped]:
     """A Common Voice TSV (``client_id, path, sentence, ...`` read by header
     name) whose clips are in ``clips/`` beside it. ``client_id`` becomes
     ``speaker``; the other non-empty columns are kept."""
-    clips = tsv.parent / "clips"
-    for row in _table_rows(tsv, _tsv_fields, ("path", "sentence")):
-        if isinstance(row, Skipped):
-            yield row
-            continue
-        where, columns = row
-        clip, text = columns.pop("path"), columns.pop("sentence")
-        if "client_id" in columns:
-            columns["speaker"] = columns.pop("client_id")
-        yield Candidate(clips / clip, text, where, {k: v for k, v in columns.items() if v})
+    return _table_candidates(tsv, _tsv_fields, "path", "sentence", tsv.parent / "clips",
+                             rename={"client_id": "speaker"})
 
 
 def read_deepspeech(csv_path: Path) -> Iterator[Candidate | Skipped]:
     """DeepSpeech / Coqui STT CSV: header ``wav_filename,wav_filesize,transcript``;
     paths absolute or relative to the CSV's folder. A quoted field spanning
     lines is not supported (each line must be a whole record)."""
-    for row in _table_rows(csv_path, _csv_fields, ("wav_filename", "transcript")):
-        if isinstance(row, Skipped):
-            yield row
-            continue
-        where, columns = row
-        audio, text = columns.pop("wav_filename"), columns.pop("transcript")
-        columns.pop("wav_filesize", None)  # the audio is measured instead
-        yield Candidate(csv_path.parent / audio, text, where, {k: v for k, v in columns.items() if v})
+    # wav_filesize is dropped: the audio is measured instead
+    return _table_candidates(csv_path, _csv_fields, "wav_filename", "transcript", csv_path.parent,
+                             drop=("wav_filesize",))
 
 
 @dataclass

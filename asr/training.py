@@ -289,7 +289,7 @@ def _train(cfg: Config, strategy: tf.distribute.Strategy, run_dir: Path, out_dir
 
     # float32 for the test evaluation and model.keras, whatever precision it was trained in
     best = float32_copy(keras.saving.load_model(run_dir / "checkpoints" / "best.keras", safe_mode=True))
-    save_model(best, run_dir / MODEL_FILE)
+    atomic_save_model(best, run_dir / MODEL_FILE)  # float32_copy has left the optimizer out already
     metrics = {
         "dev": {"wer": state["best_wer"], "cer": state.get("best_cer"), "utterances": len(dev_split)},
         "best_epoch": state["best_epoch"],

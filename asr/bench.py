@@ -502,7 +502,7 @@ def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
 
     cfg = load_config(opts.config, opts.overrides)
     batch_size = opts.batch_size or cfg.train.batch_size
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(repeat_token=cfg.tokenizer.repeat_token)
     split, data = _training_split(cfg, tokenizer, opts.train_batches * batch_size, opts.manifest)
     keras.utils.set_random_seed(cfg.train.seed)
     model = build_model(cfg.model, cfg.features, tokenizer)

@@ -66,6 +66,15 @@ class FeatureConfig:
 
 
 @dataclass
+class TokenizerConfig:
+    """Tokenizer settings (``asr.text.Tokenizer``). Saved with every model."""
+
+    # Write the second of two equal letters as a repeat token ("door" → d o <repeat> r), so a doubled
+    # letter needs no blank frame between its halves.
+    repeat_token: bool = False
+
+
+@dataclass
 class ModelConfig:
     """Encoder (strided conv front end + BiLSTM stack) and CTC head sizes."""
 
@@ -159,13 +168,14 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    """A whole recipe: corpus → data → features → model → training."""
+    """A whole recipe: corpus → data → features and tokenizer → model → training."""
 
     name: str = "commands"
     run_dir: str | None = None  # default: runs/<name>
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 

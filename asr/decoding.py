@@ -218,8 +218,7 @@ class BeamSearchDecoder:
             new_words = {}
             for prefix in grown:
                 known = words.get(prefix)
-                new_words[prefix] = known if known is not None else self._extend(words[prefix[:-1]], prefix[-1],
-                                                                                 cache)
+                new_words[prefix] = known if known is not None else self._extend(words[prefix[:-1]], prefix, cache)
             kept = heapq.nlargest(self.beam_size, grown.items(),
                                   key=lambda item: _logaddexp(*item[1]) + new_words[item[0]].bonus)
             beams = dict(kept)
@@ -260,11 +259,13 @@ class BeamSearchDecoder:
         n_hot = words.n_hot + (is_word and word in self.hotwords)
         return _Words(state, lm_log10, n_words, n_hot, "", self._bonus(lm_log10, n_words, n_hot, ""))
 
-    def _extend(self, words: _Words, char_id: int, cache: dict) -> _Words:
-        """The word side of ``prefix + (char_id,)`` from that of ``prefix``."""
+    def _extend(self, words: _Words, prefix: tuple[int, ...], cache: dict) -> _Words:
+        """The word side of ``prefix`` from ``words``, that of ``prefix[:-1]``."""
+        char_id = prefix[-1]
         if char_id == self._space:  # a stray space changes nothing
             return self._complete(words, words.partial, cache) if words.partial else words
-        partial = words.partial + self.tokenizer.vocabulary[char_id]
+        after_repeat = len(prefix) > 1 and prefix[-2] == self.tokenizer.repeat_id
+        partial = words.partial + self.tokenizer.piece(char_id, words.partial, after_repeat)
         pending = 0.0
         if self.lm is not None and self._known_prefixes is not None and partial not in self._known_prefixes:
             pending = self._word_log10(words.lm_state, partial, cache)[0]  # it can only end as an unknown word

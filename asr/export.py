@@ -41,6 +41,7 @@ from asr.data import atomic_path, atomic_write_text
 from asr.errors import ASRError, ModelError, one_line
 from asr.graph_features import FrontEnd, log_mel_graph
 from asr.quiet import quiet_stderr
+from asr.text import Tokenizer
 from asr.tflite_file import (
     builtin_operator_names,
     embed_metadata,
@@ -58,6 +59,7 @@ METADATA_FORMAT = 1
 GPU_ONLY_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "CudnnRNNBackprop")
 FUSED_LSTM_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
 FORBIDDEN_TFLITE_OPS = ("WHILE", "CUSTOM", "DELEGATE")
+_REPEAT_MARK = "\x01"  # the repeat token's piece in the in-graph greedy decoding (never in text)
 FRONT_END_LAYER = "log_mel"  # the layer of the TFLite model holding the front end
 
 
@@ -132,8 +134,9 @@ def read_architecture(model) -> Architecture:
     if keras.activations.serialize(head.activation) != "linear":
         raise ModelError("layer ctc_head: expected a linear Dense layer")
     arch.head = [np.asarray(w) for w in head.get_weights()]
-    if arch.vocab_size != len(model.characters) + 1:
-        raise ModelError(f"ctc_head has {arch.vocab_size} outputs for {len(model.characters)} characters + blank")
+    if arch.vocab_size != model.tokenizer.vocab_size:
+        raise ModelError(f"ctc_head has {arch.vocab_size} outputs for a vocabulary of {model.tokenizer.vocab_size} "
+                         f"({len(model.characters)} characters, the blank{', the repeat token' * model.repeat_token})")
     return arch
 
 
@@ -158,26 +161,30 @@ def _without_cudnn(model) -> Iterator[None]:
 # SavedModel
 # ----------------------------------------------------------------------------
 
-def greedy_text_graph(scores, lengths, characters: str):
+def greedy_text_graph(scores, lengths, tokenizer: Tokenizer):
     """Greedy CTC decoding in TF ops, the same as ``asr.decoding.GreedyDecoder``.
 
     Args:
         scores: ``[B, T', V]`` logits or log-probabilities, blank id 0.
         lengths: ``[B]`` real frames.
-        characters: the tokenizer alphabet; id ``i + 1`` is ``characters[i]``.
+        tokenizer: the model's tokenizer; id ``i + 1`` is ``characters[i]``, then
+            the repeat token if it has one.
 
     Returns:
         ``[B]`` tf.string: argmax, repeats merged, blanks dropped, characters
-        joined, runs of spaces collapsed and the ends stripped.
+        joined (repeat tokens expanded as ``Tokenizer.decode`` does), runs of
+        spaces collapsed and the ends stripped.
     """
     import tensorflow as tf
 
     ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
     previous = tf.pad(ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
     keep = tf.sequence_mask(lengths, tf.shape(ids)[1]) & tf.not_equal(ids, previous) & tf.not_equal(ids, 0)
-    vocabulary = tf.constant(["", *characters])
-    pieces = tf.where(keep, tf.gather(vocabulary, ids), "")
-    text = tf.strings.reduce_join(pieces, axis=1)
+    pieces = ["", *tokenizer.characters] + ([_REPEAT_MARK] if tokenizer.repeat_token else [])
+    text = tf.strings.reduce_join(tf.where(keep, tf.gather(tf.constant(pieces), ids), ""), axis=1)
+    if tokenizer.repeat_token:  # the character before it again, unless a space, the start or another repeat
+        text = tf.strings.regex_replace(text, f"([^ {_REPEAT_MARK}]){_REPEAT_MARK}", r"\1\1")
+        text = tf.strings.regex_replace(text, _REPEAT_MARK, "")
     return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
 
 
@@ -197,7 +204,7 @@ def export_saved_model(model, out_dir: str | os.PathLike) -> Path:
     import tensorflow as tf
 
     front_end = FrontEnd.from_config(model.features)
-    characters = model.characters
+    tokenizer = model.tokenizer
     n_mels = model.features.n_mels
 
     def forward(features, lengths):
@@ -208,7 +215,7 @@ def export_saved_model(model, out_dir: str | os.PathLike) -> Path:
         features, frames = log_mel_graph(audio, front_end, lengths)
         logits, out_lengths = forward(features, frames)
         log_probs = tf.nn.log_softmax(logits, axis=-1)
-        return {"text": greedy_text_graph(log_probs, out_lengths, characters),
+        return {"text": greedy_text_graph(log_probs, out_lengths, tokenizer),
                 "log_probs": log_probs, "output_lengths": out_lengths}
 
     def logits(features, lengths):
@@ -380,16 +387,21 @@ def check_tflite_operators(operators: Sequence[str], name: str) -> None:
         raise ModelError(f"{name}: the LSTMs were not converted to fused TFLite LSTM ops")
 
 
-def lite_metadata(characters: str, feature_config: FeatureConfig, quantize: str, source: str) -> dict:
+def lite_metadata(tokenizer: Tokenizer, feature_config: FeatureConfig, quantize: str, source: str) -> dict:
     """What a ``.tflite`` file carries about itself (metadata entry and sidecar JSON)."""
+    output = "log_probs [1, T', V] float32; id 0 is the CTC blank, id i + 1 is characters[i]"
+    if tokenizer.repeat_token:
+        output += (f"; id {tokenizer.repeat_id} is the repeat token: the character before it again, "
+                   "unless that is a space, the start of the text or another repeat token")
     return {
         "format": METADATA_FORMAT,
-        "characters": characters,
+        "characters": tokenizer.characters,
+        "repeat_token": tokenizer.repeat_token,
         "blank_id": 0,
         "feature_config": dataclasses.asdict(feature_config),
         "quantization": quantize,
         "input": f"audio [1, N] float32 PCM, mono, {feature_config.sample_rate} Hz; resize N per utterance",
-        "output": "log_probs [1, T', V] float32; id 0 is the CTC blank, id i + 1 is characters[i]",
+        "output": output,
         "reset_variables": "call reset_all_variables() before each utterance (the LSTM state persists)",
         "source": source,
     }
@@ -450,7 +462,7 @@ def export_tflite(model, out_dir: str | os.PathLike, quantize: Sequence[str] = (
             float_model = _convert(_converter(lite_model).convert, "none")
         flatbuffer = convert_tflite(lite_model, front_end, mode, calibration, float_model)
         check_tflite_operators(operator_names(flatbuffer), str(path))
-        info = lite_metadata(model.characters, model.features, mode, source)
+        info = lite_metadata(model.tokenizer, model.features, mode, source)
         _write_bytes(path, embed_metadata(flatbuffer, info))
         atomic_write_text(sidecar_path(path), json.dumps(info, indent=2) + "\n")
         written[mode] = path

@@ -43,7 +43,7 @@ class LiteModel:
         self.path = Path(path)
         config = read_model_config(self.path)
         try:
-            self.tokenizer = Tokenizer(config["characters"])
+            self.tokenizer = Tokenizer(config["characters"], bool(config.get("repeat_token", False)))
             self.features = from_dict(FeatureConfig, config["feature_config"], "feature_config")  # checked
         except (KeyError, TypeError, ASRError) as exc:
             raise ModelError(f"{self.path}: unusable asr_config metadata ({exc})") from None

@@ -136,16 +136,18 @@ class CTCModel(keras.Model):
         encoder: a model from ``build_encoder``.
         characters: the tokenizer alphabet (without the blank).
         feature_config: ``FeatureConfig`` fields as a dict.
+        repeat_token: the tokenizer has a repeat token (``asr.text.Tokenizer``).
 
     Call: ``{"features": [B, T, F], "feature_lengths": [B]}`` →
     ``{"logits": [B, T', V], "lengths": [B]}``.
     """
 
-    def __init__(self, encoder: keras.Model, characters: str, feature_config: dict, **kwargs):
+    def __init__(self, encoder: keras.Model, characters: str, feature_config: dict, repeat_token: bool = False,
+                 **kwargs):
         features = keras.Input((None, encoder.inputs[0].shape[-1]), name="features")
         lengths = keras.Input((), dtype="int32", name="feature_lengths")
         encoded, encoded_lengths = encoder([features, lengths])
-        vocab_size = len(characters) + 1
+        vocab_size = Tokenizer(characters, repeat_token).vocab_size
         # float32 whatever the encoder's precision: the softmax inside CTC is unstable in float16
         logits = layers.Dense(vocab_size, name="ctc_head", dtype="float32")(encoded)
         super().__init__(
@@ -155,11 +157,12 @@ class CTCModel(keras.Model):
         )
         self.encoder = encoder
         self.characters = characters
+        self.repeat_token = bool(repeat_token)
         self.feature_config = dict(feature_config)
 
     @property
     def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.characters)
+        return Tokenizer(self.characters, self.repeat_token)
 
     @property
     def features(self) -> FeatureConfig:
@@ -202,6 +205,7 @@ class CTCModel(keras.Model):
             "trainable": self.trainable,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "characters": self.characters,
+            "repeat_token": self.repeat_token,
             "feature_config": self.feature_config,
         }
 
@@ -243,7 +247,8 @@ def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: T
     import dataclasses
 
     encoder = build_encoder(model_cfg, feature_cfg.n_mels, precision=precision)
-    return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), name="ctc_asr")
+    return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), tokenizer.repeat_token,
+                    name="ctc_asr")
 
 
 def precision_of(model: CTCModel) -> str:

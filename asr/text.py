@@ -2,6 +2,13 @@
 
 Normalisation lives here and only here: lowercase, numbers to words,
 punctuation dropped, accents folded, spaces collapsed.
+
+The tokenizer can add a repeat token (as wav2letter did): the second of two
+equal letters is written as "the letter before again", so "door" is
+``d o <repeat> r``. CTC merges equal neighbours, so a doubled letter otherwise
+needs a blank frame between its halves; at 25 output frames a second a model
+often drops one of them ("dor"). With the repeat token no label repeats its
+neighbour, and a transcript needs one output frame per character.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 from asr.errors import TextError
 
 BLANK = "<blank>"
+REPEAT = "<repeat>"
 DEFAULT_CHARACTERS = " '" + string.ascii_lowercase
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -109,17 +117,25 @@ def normalize_text(text: str, characters: str = DEFAULT_CHARACTERS) -> str:
 
 
 class Tokenizer:
-    """Characters ↔ integer ids. Id 0 is the CTC blank; characters follow.
+    """Characters ↔ integer ids. Id 0 is the CTC blank; characters follow, then
+    the repeat token when there is one.
 
     Args:
         characters: the alphabet, one character each (default: space, apostrophe, a–z).
+        repeat_token: add id ``len(characters) + 1``, meaning "the character
+            before it again" (see the module docstring). Encoding writes it for
+            the second of two equal characters other than the space; decoding
+            expands it, and drops one that follows a space, the start of the
+            text or another repeat token.
     """
 
-    def __init__(self, characters: str = DEFAULT_CHARACTERS):
+    def __init__(self, characters: str = DEFAULT_CHARACTERS, repeat_token: bool = False):
         if len(set(characters)) != len(characters):
             raise TextError("tokenizer characters must be unique")
         self.characters = characters
-        self.vocabulary = [BLANK, *characters]
+        self.repeat_token = bool(repeat_token)
+        self.vocabulary = [BLANK, *characters] + ([REPEAT] if self.repeat_token else [])
+        self.repeat_id = len(characters) + 1 if self.repeat_token else None
         self._ids = {ch: i + 1 for i, ch in enumerate(characters)}
 
     @property
@@ -135,27 +151,45 @@ class Tokenizer:
         return normalize_text(text, self.characters)
 
     def encode(self, text: str, normalize: bool = True) -> list[int]:
-        """Text → ids (no blanks). Raises ``TextError`` naming unknown characters."""
+        """Text → ids (no blanks), one id per character. Raises ``TextError`` naming unknown characters."""
         if normalize:
             text = self.normalize(text)
         unknown = sorted({ch for ch in text if ch not in self._ids})
         if unknown:
             raise TextError(f"characters outside the vocabulary: {''.join(unknown)!r}")
-        return [self._ids[ch] for ch in text]
+        ids = [self._ids[ch] for ch in text]
+        if self.repeat_token:
+            for k in range(1, len(ids)):
+                if text[k] == text[k - 1] and text[k] != " " and ids[k - 1] != self.repeat_id:
+                    ids[k] = self.repeat_id
+        return ids
+
+    def piece(self, token_id: int, before: str = "", after_repeat: bool = False) -> str:
+        """The text token ``token_id`` adds after ``before`` (the decoded text so far);
+        ``after_repeat``: the token before it was the repeat token."""
+        if token_id == self.repeat_id:
+            return "" if after_repeat or not before or before[-1] == " " else before[-1]
+        return self.vocabulary[token_id] if 0 < token_id < len(self.vocabulary) else ""
 
     def decode(self, ids) -> str:
-        """Ids → text; the blank and out-of-range ids are skipped."""
-        n = len(self.vocabulary)
-        return "".join(self.vocabulary[i] for i in ids if 0 < int(i) < n)
+        """Ids → text; the blank and out-of-range ids are skipped, repeat tokens expanded."""
+        text, after_repeat = "", False
+        for i in ids:
+            i = int(i)
+            if 0 < i < len(self.vocabulary):
+                text += self.piece(i, text, after_repeat)
+                after_repeat = i == self.repeat_id
+        return text
 
     def to_dict(self) -> dict:
-        return {"type": "characters", "blank_id": 0, "characters": self.characters}
+        return {"type": "characters", "blank_id": 0, "characters": self.characters,
+                "repeat_token": self.repeat_token}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Tokenizer":
         if not isinstance(data, dict) or data.get("type") != "characters" or data.get("blank_id") != 0:
             raise TextError(f"not a character tokenizer description: {data!r:.80}")
-        return cls(data["characters"])
+        return cls(data["characters"], bool(data.get("repeat_token", False)))
 
     def save(self, path: str | os.PathLike) -> None:
         from asr.data import atomic_write_text
@@ -170,4 +204,5 @@ class Tokenizer:
             raise TextError(f"{path}: cannot read tokenizer ({exc})") from None
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tokenizer) and other.characters == self.characters
+        return (isinstance(other, Tokenizer) and other.characters == self.characters
+                and other.repeat_token == self.repeat_token)

@@ -220,12 +220,15 @@ def _train(cfg: Config, strategy: tf.distribute.Strategy, run_dir: Path, out_dir
         for path in store.remove_stale_temporaries():
             log.info(f"removed {path.name}, left behind by an interrupted save")
     keras.utils.set_random_seed(cfg.train.seed)
-    tokenizer = Tokenizer()
+    tokenizer = Tokenizer(repeat_token=cfg.tokenizer.repeat_token)
     with strategy.scope():  # the variables (optimizer's included) become the strategy's
         model, state = store.load_latest() if resume else (None, None)
     if model is not None and precision_of(model) != cfg.train.precision:
         raise ConfigError(f"{run_dir}: its checkpoints were trained with train.precision={precision_of(model)}, "
                           f"not {cfg.train.precision}; resume with that setting, or start a new run_dir")
+    if model is not None and model.tokenizer != tokenizer:
+        raise ConfigError(f"{run_dir}: its checkpoints were trained with tokenizer.repeat_token="
+                          f"{str(model.repeat_token).lower()}; resume with that setting, or start a new run_dir")
     save_config(cfg, out_dir / "config.yaml")
     tokenizer.save(out_dir / "tokenizer.json")
     atomic_write_text(out_dir / "features.json", json.dumps(dataclasses.asdict(cfg.features), indent=2))

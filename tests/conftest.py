@@ -37,6 +37,7 @@ TINY_MODEL = [
     "model.lstm_units=32",
     "model.lstm_layers=1",
     "model.dropout=0.0",
+    "tokenizer.repeat_token=true",  # as the default recipe
 ]
 TINY_EPOCHS = 8
 TINY_TRAIN = [

@@ -91,10 +91,11 @@ def test_greedy_decoder_all_blank_gives_empty_text():
     assert GreedyDecoder(tok)(logits, [8]) == [""]
 
 
-def test_beam_of_one_equals_greedy_where_it_must():
+@pytest.mark.parametrize("repeat_token", [False, True])
+def test_beam_of_one_equals_greedy_where_it_must(repeat_token):
     # when every frame's best class holds > 0.9 of the mass, the single best prefix
     # is the best path's, so a beam of one must agree with greedy
-    tok = Tokenizer()
+    tok = Tokenizer(repeat_token=repeat_token)
     rng = np.random.default_rng(7)
     greedy, beam = GreedyDecoder(tok), BeamSearchDecoder(tok, beam_size=1)
     for _ in range(200):
@@ -103,6 +104,26 @@ def test_beam_of_one_equals_greedy_where_it_must():
         logits[np.arange(T), rng.integers(0, tok.vocab_size, T)] += 9.0  # favour blanks and repeats too
         logits[rng.random(T) < 0.4, 0] += 12.0
         assert beam(logits[None], [T]) == greedy(logits[None], [T])
+
+
+def test_repeat_token_needs_no_blank_between_doubled_letters():
+    plain, repeat = Tokenizer(), Tokenizer(repeat_token=True)
+    # one frame per character, no blanks: CTC merges "oo" without the repeat token
+    for tok, expected in ((plain, "dor"), (repeat, "door")):
+        frames = tok.encode("door")
+        logits = one_hot(frames, vocab=tok.vocab_size)[None]
+        assert GreedyDecoder(tok)(logits, [len(frames)]) == [expected]
+        assert BeamSearchDecoder(tok, beam_size=4)(logits, [len(frames)]) == [expected]
+
+
+def test_beam_search_spells_words_through_the_repeat_token():
+    # a hot word counts only if the beam's partial word expands the repeat token ("do<repeat>r" is "door")
+    tok = Tokenizer(repeat_token=True)
+    logits = one_hot(tok.encode("open door"), vocab=tok.vocab_size)
+    plain = BeamSearchDecoder(tok, beam_size=4).search(logits)[0]
+    hot = BeamSearchDecoder(tok, beam_size=4, hotwords=["door"], hotword_weight=2.0).search(logits)[0]
+    assert plain[0] == hot[0] == "open door"
+    assert hot[1] - plain[1] == pytest.approx(2.0)
 
 
 def test_beam_search_scores_are_exact_ctc_probabilities():

@@ -271,6 +271,38 @@ def test_saved_model_matches_keras_ignores_padding_and_decodes_greedily(tiny, sa
                                    rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("repeat_token", [False, True])
+def test_greedy_text_graph_matches_the_python_decoder(repeat_token):
+    import tensorflow as tf
+
+    from asr.export import greedy_text_graph
+
+    tok = Tokenizer("ab '", repeat_token=repeat_token)
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 1, (300, 9, tok.vocab_size)).astype(np.float32)
+    logits[:, :, 0] += rng.choice([0.0, 3.0], logits.shape[:2])  # some blanks
+    if repeat_token:  # leading, doubled and after-space repeat tokens
+        logits[:, :, tok.repeat_id] += rng.choice([0.0, 2.5], logits.shape[:2])
+    lengths = rng.integers(0, 10, len(logits)).astype(np.int32)
+    texts = greedy_text_graph(tf.constant(logits), tf.constant(lengths), tok).numpy()
+    assert [t.decode() for t in texts] == GreedyDecoder(tok)(logits, lengths)
+    assert len(set(texts)) > 40, "varied enough to exercise the edge cases"
+
+
+def test_tflite_metadata_carries_the_repeat_token(exported, tmp_path):
+    from asr.export import lite_metadata
+    from asr.lite import LiteModel
+    from asr.tflite_file import embed_metadata
+
+    tok = Tokenizer(CHARACTERS, repeat_token=True)
+    info = lite_metadata(tok, FEATURES, "none", "test")
+    assert info["repeat_token"] is True and f"id {len(CHARACTERS) + 1} is the repeat token" in info["output"]
+    assert lite_metadata(Tokenizer(CHARACTERS), FEATURES, "none", "test")["repeat_token"] is False
+    path = tmp_path / "repeat.tflite"
+    path.write_bytes(embed_metadata(tflite_path(exported, "none").read_bytes(), info))
+    assert LiteModel(path).tokenizer == tok
+
+
 def test_saved_model_loads_without_asr(exported, tiny, saved_model):
     import tensorflow as tf
 
@@ -506,6 +538,20 @@ def test_edge_example_transcribes_without_tensorflow_or_asr(exported, tiny):
     assert result.returncode == 0, result.stderr[-2000:]
     recognizer = load_lite(path)
     assert result.stdout.splitlines() == [f"{w}\t{recognizer.transcribe(w)}" for w in wavs]
+
+
+@pytest.mark.parametrize("repeat_token", [False, True])
+def test_edge_example_decodes_as_the_library_does(repeat_token):
+    import runpy
+
+    edge = runpy.run_path(str(REPO / "examples" / "edge" / "transcribe.py"))  # defines, runs nothing
+    tok = Tokenizer("ab '", repeat_token=repeat_token)
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        logits = rng.normal(0, 1, (int(rng.integers(0, 10)), tok.vocab_size)).astype(np.float32)
+        logits[:, 0] += rng.choice([0.0, 3.0], len(logits))
+        got = edge["greedy_decode"](logits, tok.characters, repeat_token)
+        assert got == GreedyDecoder(tok)(logits[None], [len(logits)])[0]
 
 
 def test_read_architecture_of_the_model_builder():

@@ -194,6 +194,16 @@ def test_compute_loss_is_the_mean_ctc_loss(models):
     np.testing.assert_allclose(loss, reference.mean(), rtol=1e-4)
 
 
+def test_model_with_a_repeat_token_has_one_more_output_and_keeps_it(tmp_path):
+    tok = Tokenizer(repeat_token=True)
+    model = build_model(CONFIGS["no-convs"], FEATURES, tok)
+    out = model({"features": np.zeros((1, 8, N_MELS), np.float32), "feature_lengths": np.array([8], np.int32)})
+    assert out["logits"].shape[-1] == TOKENIZER.vocab_size + 1 == tok.vocab_size
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    assert loaded.tokenizer == tok and loaded.repeat_token
+
+
 @pytest.mark.parametrize("name", ["two-convs", "no-convs"])
 def test_keras_save_load_round_trip(models, name, tmp_path):
     model = models[name]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from asr.errors import TextError
-from asr.text import BLANK, DEFAULT_CHARACTERS, Tokenizer, normalize_text, number_to_words
+from asr.text import BLANK, DEFAULT_CHARACTERS, REPEAT, Tokenizer, normalize_text, number_to_words
 
 # ----------------------------------------------------------------------------
 # Tokenizer
@@ -69,6 +69,40 @@ def test_save_load_round_trip(tmp_path):
     assert loaded.characters == tok.characters
     assert loaded.encode("ab c'", normalize=False) == tok.encode("ab c'", normalize=False)
     assert loaded != Tokenizer()
+
+
+@pytest.mark.parametrize("text", ["turn off the door", "aaa bb c", "it's all good", "zz top", "a  a", "seventeen"])
+def test_repeat_token_round_trip(text):
+    tok = Tokenizer(repeat_token=True)
+    ids = tok.encode(text, normalize=False)
+    assert len(ids) == len(text)  # one id per character: a repeat token stands for the second letter
+    assert all(a != b for a, b in zip(ids, ids[1:]) if a != tok.encode(" ", normalize=False)[0])
+    assert tok.decode(ids) == text
+    assert Tokenizer().decode(Tokenizer().encode(text, normalize=False)) == text
+
+
+def test_repeat_token_ids_and_decoding_rules():
+    tok = Tokenizer("dor ", repeat_token=True)
+    d, o, r, space, rep = 1, 2, 3, 4, 5
+    assert tok.vocab_size == 6 and tok.repeat_id == rep and tok.vocabulary[rep] == REPEAT
+    assert tok.encode("door", normalize=False) == [d, o, rep, r]
+    assert tok.encode("ooo", normalize=False) == [o, rep, o]  # never two repeat tokens in a row
+    assert tok.encode("r  d", normalize=False) == [r, space, space, d]  # spaces are never repeated
+    assert tok.decode([rep, d, o, rep, r]) == "door"  # a leading repeat token adds nothing
+    assert tok.decode([d, space, rep, o]) == "d o"  # nor one after a space
+    assert tok.decode([o, rep, rep, d]) == "ood"  # nor one after another
+    assert tok.decode([d, 0, rep, 0, 99]) == "dd"  # blanks and out-of-range ids are skipped
+    assert Tokenizer("dor ").encode("door", normalize=False) == [d, o, o, r]
+
+
+def test_repeat_token_is_saved_and_compared(tmp_path):
+    tok = Tokenizer(repeat_token=True)
+    tok.save(tmp_path / "tokenizer.json")
+    assert json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))["repeat_token"] is True
+    assert Tokenizer.load(tmp_path / "tokenizer.json") == tok != Tokenizer()
+    # a tokenizer file written before the repeat token existed has none
+    (tmp_path / "old.json").write_text(json.dumps({"type": "characters", "blank_id": 0, "characters": "ab"}))
+    assert Tokenizer.load(tmp_path / "old.json") == Tokenizer("ab")
 
 
 def test_load_refuses_bad_files(tmp_path):

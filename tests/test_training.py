@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from asr.config import load_config
-from asr.errors import ASRError
+from asr.errors import ASRError, ConfigError
 from asr.model import CTCModel
 from asr.text import Tokenizer
 from asr.training import train
@@ -54,12 +54,13 @@ def test_run_directory_is_complete(trained_run):
     assert not list(run.rglob(".*tmp*")), "temporary files left behind"
 
     assert load_config(run / "config.yaml") == trained_run.cfg
-    assert Tokenizer.load(run / "tokenizer.json") == Tokenizer()
+    assert Tokenizer.load(run / "tokenizer.json") == Tokenizer(repeat_token=True)
     assert json.loads((run / "features.json").read_text()) == dataclasses.asdict(trained_run.cfg.features)
 
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert isinstance(model, CTCModel)
     assert model.characters == Tokenizer().characters
+    assert model.tokenizer == Tokenizer(repeat_token=True)  # the override travelled into the model
     assert model.features == trained_run.cfg.features
     assert model.features.n_mels == 40  # the override travelled into the model
 
@@ -113,6 +114,14 @@ def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
     assert steps == more * STEPS_PER_EPOCH
     # the shared run was not touched
     assert last_state(trained_run.run_dir)["epoch"] == TINY_EPOCHS
+
+
+def test_resume_refuses_another_tokenizer(trained_run, tmp_path):
+    run = copy_run(trained_run.run_dir, tmp_path / "other_tokenizer")
+    assert Tokenizer.load(run / "tokenizer.json").repeat_token  # the shared run has a repeat token
+    cfg = load_config(run / "config.yaml", [f"run_dir={run}", "tokenizer.repeat_token=false"])
+    with pytest.raises(ConfigError, match="trained with tokenizer.repeat_token=true"):
+        train(cfg, resume=True)
 
 
 def test_existing_run_is_not_overwritten_without_resume(trained_run, tmp_path):

@@ -7,7 +7,8 @@ Needs only numpy, soundfile and ai-edge-litert; no TensorFlow, no asr package:
 
 The model's settings come from the JSON file written beside it
 (``model.tflite.json``): the sample rate, and the characters that the output ids
-stand for (id 0 is the CTC blank, id i + 1 is ``characters[i]``). The WAV files
+stand for (id 0 is the CTC blank, id i + 1 is ``characters[i]``, and with
+``repeat_token`` true the next id means "the character before it again"). The WAV files
 must be mono at that sample rate (16 kHz for the shipped model); this script
 does not resample. A stereo file is averaged to mono.
 """
@@ -55,12 +56,25 @@ def read_wav(path: str, sample_rate: int) -> np.ndarray:
     return audio.mean(axis=1)
 
 
-def greedy_decode(log_probs: np.ndarray, characters: str) -> str:
-    """Best-path CTC: the likeliest id per frame, repeats merged, blanks (id 0) dropped."""
+def greedy_decode(log_probs: np.ndarray, characters: str, repeat_token: bool = False) -> str:
+    """Best-path CTC: the likeliest id per frame, repeats merged, blanks (id 0) dropped.
+
+    With ``repeat_token``, id ``len(characters) + 1`` doubles the character before
+    it (``d o <repeat> r`` is "door"), except after a space, at the start, or after
+    another repeat token.
+    """
     best = log_probs.argmax(axis=-1)
     keep = np.ones(best.shape, dtype=bool)
     keep[1:] = best[1:] != best[:-1]
-    text = "".join(characters[i - 1] for i in best[keep] if i != 0)
+    text, after_repeat = "", False
+    for i in best[keep]:
+        if i == 0:
+            continue
+        if i <= len(characters):
+            text += characters[i - 1]
+        elif repeat_token and not after_repeat and text and text[-1] != " ":
+            text += text[-1]
+        after_repeat = i > len(characters)
     return " ".join(text.split())
 
 
@@ -85,8 +99,8 @@ class Transcriber:
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self.input, audio)
         self.interpreter.invoke()
-        log_probs = self.interpreter.get_tensor(self.output)[0]  # [frames, characters + 1]
-        return greedy_decode(log_probs, self.config["characters"])
+        log_probs = self.interpreter.get_tensor(self.output)[0]  # [frames, vocabulary]
+        return greedy_decode(log_probs, self.config["characters"], self.config.get("repeat_token") is True)
 
 
 def main(argv: list[str] | None = None) -> int:

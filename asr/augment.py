@@ -31,7 +31,8 @@ import numpy as np
 
 from asr.config import AugmentConfig, FeatureConfig
 from asr.errors import ASRError
-from asr.features import NORM_EPSILON, raw_log_mel
+from asr.features import raw_log_mel
+from asr.graph_features import normalize_frames
 
 log = logging.getLogger("asr")
 
@@ -140,11 +141,12 @@ class Augmenter:
         self.features = features
         self.speed_factors = tf.constant(cfg.speeds, tf.float32)
         self.speed_bins = tf.constant(np.stack([speed_source_bins(features, s) for s in cfg.speeds]))
-        self.noise = None
+        self.noise = self.profiles = self.dof = None  # what _noise draws from: recordings, or generated colours
         if cfg.noise_prob > 0 and cfg.noise_files:
             self.noise = tf.constant(load_noise(cfg.noise_files, features))
-        profiles, dof = noise_profiles(features)
-        self.profiles, self.dof = tf.constant(profiles), tf.constant(dof)
+        elif cfg.noise_prob > 0:
+            profiles, dof = noise_profiles(features)
+            self.profiles, self.dof = tf.constant(profiles), tf.constant(dof)
 
     # -- the stateless part: raw log-mel → normalised features ---------------------------------
     def __call__(self, raw, seed, max_speed=None):
@@ -244,15 +246,11 @@ class Augmenter:
 
 def normalize(x, mode: str):
     """TensorFlow twin of ``asr.features.normalize`` for one utterance ``[T, F]``."""
-    import tensorflow as tf
-
     if mode == "none":
         return x
     if mode != "utterance":
         raise ASRError(f"features.normalize: unknown mode {mode!r} (utterance | none)")
-    mean = tf.reduce_mean(x, axis=0, keepdims=True)
-    std = tf.sqrt(tf.reduce_mean(tf.square(x - mean), axis=0, keepdims=True))
-    return (x - mean) / (std + NORM_EPSILON)
+    return normalize_frames(x, axis=0)
 
 
 def _interpolate(x, positions, axis: int):

@@ -132,10 +132,11 @@ def _featurize(job: tuple) -> np.ndarray | CachedFeatures | str:
                     samples = int(entry["samples"])
                     # the limits may have changed since the entry was written
                     check_duration(samples / cfg.sample_rate, path, min_duration, max_duration)
-                    if not keep and CACHE_KEY in entry.files:
+                    if CACHE_KEY not in entry.files:
+                        raise KeyError(CACHE_KEY)  # an older format
+                    if not keep:
                         return CachedFeatures(str(cached), frames_for(samples, cfg))
-                    raw = entry[CACHE_KEY]
-                    return normalize(raw, cfg) if keep else CachedFeatures(str(cached), raw.shape[0])
+                    return normalize(entry[CACHE_KEY], cfg)
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 pass  # a damaged (or older-format) cache entry is recomputed and replaced
         audio = read_audio(path, cfg.sample_rate, min_duration, max_duration)

@@ -67,6 +67,19 @@ def frame_lengths(sample_lengths, cfg: FeatureConfig):
     return (sample_lengths + 2 * pad - cfg.n_fft) // cfg.hop_length + 1
 
 
+def normalize_frames(feats, axis: int):
+    """Per-utterance normalisation in TF ops: per mel bin, subtract the mean over
+    the frames (``axis``) and divide by their standard deviation (+``NORM_EPSILON``),
+    as ``asr.features.normalize`` does. ``feats``: ``[T, F]`` (axis 0) or ``[B, T, F]``
+    (axis 1) with every frame real."""
+    import tensorflow as tf
+
+    mean = tf.reduce_mean(feats, axis=axis, keepdims=True)
+    centred = feats - mean
+    std = tf.sqrt(tf.reduce_mean(centred * centred, axis=axis, keepdims=True))
+    return centred / (std + NORM_EPSILON)
+
+
 def log_mel_graph(waveforms, front_end: FrontEnd, lengths=None):
     """Log-mel features of a batch of zero-padded waveforms, in TF ops.
 
@@ -98,10 +111,7 @@ def log_mel_graph(waveforms, front_end: FrontEnd, lengths=None):
     if lengths is None:
         n_frames = tf.fill(tf.shape(feats)[:1], tf.shape(feats)[1])
         if cfg.normalize == "utterance":
-            mean = tf.reduce_mean(feats, axis=1, keepdims=True)
-            centred = feats - mean
-            std = tf.sqrt(tf.reduce_mean(centred * centred, axis=1, keepdims=True))
-            feats = centred / (std + NORM_EPSILON)
+            feats = normalize_frames(feats, axis=1)
         return feats, n_frames
     n_frames = frame_lengths(lengths, cfg)
     mask = tf.sequence_mask(n_frames, tf.shape(feats)[1], dtype=feats.dtype)[:, :, None]  # [B, T, 1]

@@ -219,6 +219,10 @@ class CTCModel(keras.Model):
 def ctc_loss(labels, label_lengths, logits, logit_lengths):
     """Per-utterance CTC negative log-likelihood, blank at id 0.
 
+    ``keras.ops.ctc_loss`` on every backend; on TensorFlow the same loss through
+    TF's fused ``CTCLoss`` kernel (``tf_ctc_loss``), which is about ten times
+    faster on a CPU.
+
     Args:
         labels: ``[B, L]`` int ids, padded past ``label_lengths``.
         label_lengths: ``[B]``.
@@ -228,6 +232,8 @@ def ctc_loss(labels, label_lengths, logits, logit_lengths):
     Returns:
         ``[B]`` float losses (nats).
     """
+    if keras.backend.backend() == "tensorflow":
+        return tf_ctc_loss(labels, label_lengths, logits, logit_lengths)
     return ops.ctc_loss(
         ops.cast(labels, "int32"),
         ops.cast(logits, "float32"),
@@ -235,6 +241,24 @@ def ctc_loss(labels, label_lengths, logits, logit_lengths):
         ops.cast(logit_lengths, "int32"),
         mask_index=0,
     )
+
+
+def tf_ctc_loss(labels, label_lengths, logits, logit_lengths):
+    """``ctc_loss`` with TensorFlow's ``CTCLoss`` kernel: the same values and gradients.
+
+    ``keras.ops.ctc_loss`` hands dense labels to ``tf.nn.ctc_loss``, which then
+    runs a ``tf.scan`` implementation, about ten times slower on a CPU than the
+    fused kernel that sparse labels take (cuDNN's on a GPU). A label sequence that
+    cannot fit its frames is an error here rather than a huge loss; the data
+    pipeline drops those (``asr.data.min_frames_for``).
+    """
+    import tensorflow as tf
+
+    labels = tf.cast(labels, tf.int32)
+    real = tf.where(tf.sequence_mask(label_lengths, tf.shape(labels)[1]))
+    sparse = tf.SparseTensor(real, tf.gather_nd(labels, real), tf.shape(labels, out_type=tf.int64))
+    return tf.nn.ctc_loss(sparse, tf.cast(logits, tf.float32), None, tf.cast(logit_lengths, tf.int32),
+                          logits_time_major=False, blank_index=0)
 
 
 def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer,

@@ -179,6 +179,36 @@ def test_ctc_loss_matches_tensorflow_reference():
     np.testing.assert_allclose(ours, reference, rtol=1e-4)
 
 
+def test_tensorflow_fast_path_matches_keras_ops_ctc_loss_and_its_gradient():
+    """``ctc_loss`` on TensorFlow takes the fused kernel (``tf_ctc_loss``); ``keras.ops.ctc_loss``
+    is what every other backend runs. Same losses and same gradients, padding garbage included."""
+    from keras import ops
+
+    from asr.model import tf_ctc_loss
+
+    rng = np.random.default_rng(8)
+    logits = tf.constant(rng.standard_normal((4, 30, 9)).astype(np.float32) * 2)
+    labels = rng.integers(1, 9, size=(4, 7)).astype(np.int32)  # garbage (not 0) past each length
+    label_lengths = np.array([7, 3, 1, 5], np.int32)
+    logit_lengths = np.array([30, 12, 4, 25], np.int32)
+
+    def loss_and_gradient(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = fn(labels, label_lengths, logits, logit_lengths)
+            total = tf.reduce_sum(loss)
+        return loss.numpy(), tape.gradient(total, logits).numpy()
+
+    masked = labels * (np.arange(7)[None] < label_lengths[:, None])
+    ours, our_grad = loss_and_gradient(tf_ctc_loss)
+    reference, ref_grad = loss_and_gradient(lambda y, n, x, m: ops.ctc_loss(masked, x, n, m, mask_index=0))
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, reference, rtol=1e-4)
+    np.testing.assert_allclose(our_grad, ref_grad, atol=1e-4)
+    for b, m in enumerate(logit_lengths):
+        assert not our_grad[b, m:].any()  # padded frames get no gradient
+
+
 def test_compute_loss_is_the_mean_ctc_loss(models):
     model = models["two-convs"]
     rng = np.random.default_rng(11)

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--engines", nargs="+", help="espeak-ng and/or flite")
     p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")
+    p.add_argument("--train-flite-share", type=float, help="share of the training utterances said by flite (0-1)")
     p.add_argument("--holdout", choices=["voice", "engine"],
                    help="voice: unseen voices in dev/test; engine: test on flite only")
 

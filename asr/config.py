@@ -34,6 +34,8 @@ class CorpusConfig:
     engines: list[str] = field(default_factory=lambda: ["espeak-ng", "flite"])
     holdout: str = "voice"  # voice: unseen voices in dev/test; engine: test on flite only
     random_voices: int = 0  # extra random-timbre espeak-ng speakers, training only
+    # Share of the training utterances said by flite when both engines are used (dev and test keep 0.3).
+    train_flite_share: float = 0.3
 
 
 @dataclass
@@ -192,7 +194,7 @@ class Config:
 # Allowed ranges [low, high] (None: unbounded) of numeric settings, checked on load.
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "corpus.n_train": (0, None), "corpus.random_voices": (0, 2000), "corpus.n_dev": (0, None),
-    "corpus.n_test": (0, None),
+    "corpus.n_test": (0, None), "corpus.train_flite_share": (0, 1),
     "data.min_duration": (0, None), "data.max_duration": (0, None), "data.num_workers": (1, None),
     "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
     "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),

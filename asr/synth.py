@@ -496,15 +496,16 @@ def split_voices(voices: Sequence[Voice], holdout: str, seed: int) -> dict[str, 
     return {s: sorted(vs) for s, vs in splits.items()}
 
 
-def _assign_voices(pool: Sequence[Voice], n: int, rng: random.Random) -> list[Voice]:
+def _assign_voices(pool: Sequence[Voice], n: int, rng: random.Random,
+                   flite_share: float = _FLITE_SHARE) -> list[Voice]:
     """Spread ``n`` utterances over ``pool``: round-robin over a shuffle of each
     engine's voices (so every voice is used before any repeats), flite taking
-    ``_FLITE_SHARE`` when both engines are present."""
+    ``flite_share`` of them when both engines are present."""
     by_engine = {e: [v for v in pool if v.engine == e] for e in ENGINES}
     by_engine = {e: vs for e, vs in by_engine.items() if vs}
     counts = {e: n for e in by_engine}
     if len(by_engine) == 2:
-        counts["flite"] = round(_FLITE_SHARE * n)
+        counts["flite"] = round(flite_share * n)
         counts["espeak-ng"] = n - counts["flite"]
     chosen: list[Voice] = []
     for engine, vs in by_engine.items():
@@ -532,6 +533,7 @@ def make_corpus(
     engines: Sequence[str] = ENGINES,
     holdout: str = "voice",
     random_voices: int = 0,
+    train_flite_share: float = _FLITE_SHARE,
     workers: int = 4,
     rate_range: tuple[float, float] = (0.8, 1.25),
     pitch_range: tuple[float, float] = (0.85, 1.18),
@@ -557,6 +559,9 @@ def make_corpus(
         workers: parallel synthesis threads (each drives one engine process).
         random_voices: extra espeak-ng speakers with random pitch and formants
             (see :func:`random_voices`), added to the training voices only.
+        train_flite_share: share of the training utterances said by flite when
+            both engines are used; dev and test keep ``_FLITE_SHARE`` (0.3), so
+            changing it leaves them as they are.
         rate_range: (min, max) relative speaking rate, drawn log-uniformly per utterance.
         pitch_range: (min, max) relative pitch, drawn log-uniformly per utterance.
 
@@ -599,7 +604,7 @@ def make_corpus(
             texts = rng.choices(lines, k=n)
         else:
             texts = generate_sentences(grammar, n, _derive_seed("sentences", seed, split))
-        assigned = _assign_voices(pools[split], n, rng)
+        assigned = _assign_voices(pools[split], n, rng, train_flite_share if split == "train" else _FLITE_SHARE)
         wav_dir = out_dir / "wavs" / split
         wav_dir.mkdir(parents=True, exist_ok=True)
         jobs = []
@@ -640,6 +645,7 @@ def make_corpus(
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
         "holdout": holdout,
         "random_voices": random_voices,
+        "train_flite_share": train_flite_share,
         "engines": sorted(set(engines)),
         "engine_versions": engine_versions(engines),
         "sample_rate": 16000,
@@ -656,7 +662,8 @@ def make_corpus(
 
 def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = "commands", text_file: str | None = None,
                       n_train: int, n_dev: int, n_test: int, seed: int, engines: Sequence[str],
-                      holdout: str, random_voices: int = 0, **_ignored) -> bool:
+                      holdout: str, random_voices: int = 0, train_flite_share: float = _FLITE_SHARE,
+                      **_ignored) -> bool:
     """True when ``out_dir`` holds a finished corpus made with these settings
     (``make_corpus``'s arguments; ``corpus.json`` is written last, so its
     presence means the corpus is complete)."""
@@ -670,6 +677,8 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = "comm
         "holdout": holdout, "random_voices": random_voices, "engines": sorted(set(engines)),
         "counts": {"train": n_train, "dev": n_dev, "test": n_test},
     }
+    made.setdefault("train_flite_share", _FLITE_SHARE)  # corpora made before the setting existed
+    wanted["train_flite_share"] = train_flite_share
     return all(made.get(key) == value for key, value in wanted.items())
 
 

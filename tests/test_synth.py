@@ -253,8 +253,31 @@ def test_make_corpus_voice_holdout(tmp_path: Path) -> None:
     made = CorpusConfig(out_dir=str(out), n_train=6, n_dev=3, n_test=3, seed=0, holdout="voice")
     assert corpus_is_current(**vars(made))
     for change in ({"n_train": 7}, {"seed": 1}, {"holdout": "engine"}, {"grammar": "digits"}, {"random_voices": 5},
-                   {"engines": ["espeak-ng"]}, {"out_dir": str(tmp_path / "nowhere")}):
+                   {"engines": ["espeak-ng"]}, {"out_dir": str(tmp_path / "nowhere")}, {"train_flite_share": 0.5}):
         assert not corpus_is_current(**{**vars(made), **change}), change
+
+    # more flite in training leaves dev and test as they were, byte for byte
+    more = make_corpus(tmp_path / "more_flite", n_train=6, n_dev=3, n_test=3, seed=0, holdout="voice", workers=1,
+                       train_flite_share=0.5)
+    assert sum(u.extra["speaker"].startswith("flite:") for u in _read_split(more["train"])) == 3
+    assert sum(u.extra["speaker"].startswith("flite:") for u in _read_split(paths["train"])) == 2  # round(0.3 * 6)
+    for split in ("dev", "test"):
+        assert more[split].read_text() == paths[split].read_text()
+        for wav in sorted((out / "wavs" / split).glob("*.wav")):
+            assert wav.read_bytes() == (tmp_path / "more_flite" / "wavs" / split / wav.name).read_bytes()
+
+
+@pytest.mark.parametrize("share, n", [(0.3, 10), (0.5, 10), (0.0, 7), (1.0, 7)])
+def test_assign_voices_gives_flite_its_share(share: float, n: int) -> None:
+    import random
+
+    from asr.synth import Voice, _assign_voices
+
+    pool = [Voice("espeak-ng", "en-us"), Voice("espeak-ng", "en-gb", "f2"), Voice("flite", "awb"),
+            Voice("flite", "slt")]
+    assigned = _assign_voices(pool, n, random.Random(0), share)
+    assert len(assigned) == n
+    assert sum(v.engine == "flite" for v in assigned) == round(share * n)
 
 
 @needs_engines

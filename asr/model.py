@@ -248,17 +248,20 @@ def tf_ctc_loss(labels, label_lengths, logits, logit_lengths):
 
     ``keras.ops.ctc_loss`` hands dense labels to ``tf.nn.ctc_loss``, which then
     runs a ``tf.scan`` implementation, about ten times slower on a CPU than the
-    fused kernel that sparse labels take (cuDNN's on a GPU). A label sequence that
-    cannot fit its frames is an error here rather than a huge loss; the data
-    pipeline drops those (``asr.data.min_frames_for``).
+    fused kernel that sparse labels take. The loss runs on the CPU on every
+    machine: on a GPU, TensorFlow would swap in cuDNN's CTC, which refuses
+    label sequences over 256 (a long LibriSpeech utterance has more). A label
+    sequence that cannot fit its frames is an error here rather than a huge
+    loss; the data pipeline drops those (``asr.data.min_frames_for``).
     """
     import tensorflow as tf
 
     labels = tf.cast(labels, tf.int32)
     real = tf.where(tf.sequence_mask(label_lengths, tf.shape(labels)[1]))
     sparse = tf.SparseTensor(real, tf.gather_nd(labels, real), tf.shape(labels, out_type=tf.int64))
-    return tf.nn.ctc_loss(sparse, tf.cast(logits, tf.float32), None, tf.cast(logit_lengths, tf.int32),
-                          logits_time_major=False, blank_index=0)
+    with tf.device("/CPU:0"):
+        return tf.nn.ctc_loss(sparse, tf.cast(logits, tf.float32), None, tf.cast(logit_lengths, tf.int32),
+                              logits_time_major=False, blank_index=0)
 
 
 def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: Tokenizer,

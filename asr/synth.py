@@ -573,6 +573,8 @@ def make_corpus(
         raise ConfigError(f"corpus: utterance counts must be >= 0 and not all zero, got {counts}")
     if workers < 1:
         raise ConfigError(f"corpus: workers must be >= 1, got {workers}")
+    if not 0.0 <= train_flite_share <= 1.0:
+        raise ConfigError(f"corpus: train_flite_share {train_flite_share} must be in [0, 1]")
     for name, (lo, hi) in (("rate_range", rate_range), ("pitch_range", pitch_range)):
         if not 0.25 <= lo <= hi <= 4.0:
             raise ConfigError(f"corpus: {name} {(lo, hi)} must be relative factors with 0.25 <= min <= max <= 4")

@@ -336,3 +336,17 @@ def test_random_voices_are_training_only_and_distinct(tmp_path: Path) -> None:
     for name in ("rand000", "rand299"):
         assert (out / "espeak-ng-data/voices/!v" / name).read_text() == \
             (again / "espeak-ng-data/voices/!v" / name).read_text()
+
+
+@pytest.mark.parametrize("bad, reason", [({"train_flite_share": 1.5}, "train_flite_share"),
+                                         ({"train_flite_share": -0.1}, "train_flite_share"),
+                                         ({"rate_range": (0.1, 1.0)}, "rate_range"),
+                                         ({"n_train": -1}, "utterance counts")])
+def test_make_corpus_refuses_bad_settings_before_synthesising(tmp_path: Path, bad: dict, reason: str) -> None:
+    from asr.errors import ConfigError
+    from asr.synth import make_corpus
+
+    settings = {"n_train": 4, "n_dev": 0, "n_test": 0, **bad}
+    with pytest.raises(ConfigError, match=reason):
+        make_corpus(tmp_path / "out", **settings)
+    assert not (tmp_path / "out").exists()

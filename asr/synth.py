@@ -677,10 +677,9 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = "comm
         "seed": seed, "grammar": None if text_file is not None else grammar,
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
         "holdout": holdout, "random_voices": random_voices, "engines": sorted(set(engines)),
-        "counts": {"train": n_train, "dev": n_dev, "test": n_test},
+        "counts": {"train": n_train, "dev": n_dev, "test": n_test}, "train_flite_share": train_flite_share,
     }
     made.setdefault("train_flite_share", _FLITE_SHARE)  # corpora made before the setting existed
-    wanted["train_flite_share"] = train_flite_share
     return all(made.get(key) == value for key, value in wanted.items())
 
 

@@ -150,6 +150,25 @@ def _featurize(job: tuple) -> np.ndarray | CachedFeatures | str:
         return f"{path}: {exc.strerror or exc}"
 
 
+def _one_thread_each() -> None:
+    """Pool initializer: one BLAS thread per worker process.
+
+    Each worker's OpenBLAS would otherwise start a thread per core, so ``workers``
+    processes run ``workers`` × cores threads that spin against each other: on
+    2 cores, two workers took 2.3× as long as one (docs/RESULTS.md, "Time").
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool that computes features: ``workers`` spawned processes, one BLAS thread each."""
+    # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy broken.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_one_thread_each)
+
+
 def compute_features(
     paths: Sequence[str],
     cfg: FeatureConfig,
@@ -186,8 +205,6 @@ def compute_features(
     desc = "features" if len(jobs) >= PROGRESS_MIN_FILES else None
     if workers <= 1 or len(jobs) < 16:
         return list(progress(map(_featurize, jobs), desc, total=len(jobs), unit="file"))
-    # spawn, not fork: the parent may hold TensorFlow's threads, which fork would copy broken.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with worker_pool(workers) as pool:
         results = pool.map(_featurize, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8))))
         return list(progress(results, desc, total=len(jobs), unit="file"))

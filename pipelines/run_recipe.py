@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 
@@ -18,6 +19,7 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    start = time.perf_counter()
 
     # Heavy imports here, not at the top: feature workers are spawned and re-import this file.
     from asr.cli import import_tensorflow_quietly
@@ -44,6 +46,9 @@ def main() -> int:
         sample = read_manifest(cfg.manifest("test"))[0][0]
         print(f"sample {sample.audio_filepath}\n  reference:  {sample.text}\n"
               f"  transcript: {asr.load(run_dir).transcribe(sample.audio_filepath)}")
+        minutes, seconds = divmod(round(time.perf_counter() - start), 60)
+        print(f"main job: {minutes} min {seconds} s (corpus, training {metrics['train_seconds_this_session']:.0f} s, "
+              "test evaluation, sample)")
     except ASRError as exc:
         print(f"asr: error: {exc}", file=sys.stderr)
         return 1

@@ -4,5 +4,7 @@
 # transcribe a sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECONDS=0
 bash scripts/install.sh
+echo "install: ${SECONDS} s"
 .venv/bin/python pipelines/run_recipe.py --config "${1:-configs/commands.yaml}"

@@ -513,7 +513,8 @@ def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
     folder = tempfile.mkdtemp(prefix="asr-bench-cache-")  # training streams from a cache, as asr train does
     # the split's features are final already: read them back unchanged, so both frameworks see the same numbers
     dataset = training_dataset(cached_split(split, folder), batch_size, cfg.train.seed,
-                               dataclasses.replace(cfg.features, normalize="none"), record=record)
+                               dataclasses.replace(cfg.features, normalize="none"), record=record,
+                               length_jitter=cfg.train.length_jitter)
     trainer = torch_trainer(arch, cfg, split)
     common = {"batches": n_batches, "batch_size": batch_size, "audio_seconds_per_pass": split.audio_seconds,
               "data": data, "architecture": dataclasses.asdict(cfg.model), "parameters": int(model.count_params())}

@@ -144,6 +144,9 @@ class TrainConfig:
 
     epochs: int = 20
     batch_size: int = 32  # the global batch: each step's utterances, split across all replicas
+    # batches group utterances of similar length; each epoch every length is scaled by a random
+    # factor in [1 - length_jitter, 1 + length_jitter] before sorting, so batches vary between epochs
+    length_jitter: float = 0.1
     learning_rate: float = 1.5e-3  # peak, reached after warmup_steps
     warmup_steps: int = 300
     min_learning_rate: float = 5e-5  # end of the cosine decay
@@ -201,7 +204,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "features.log_floor": (1e-12, None),
     "model.conv_kernel": (1, None), "model.lstm_units": (1, None),
     "model.lstm_layers": (0, None), "model.dropout": (0, 0.95),
-    "train.epochs": (1, None), "train.batch_size": (1, None), "train.learning_rate": (1e-9, None),
+    "train.epochs": (1, None), "train.batch_size": (1, None), "train.length_jitter": (0, 0.5),
+    "train.learning_rate": (1e-9, None),
     "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),
     "train.early_stopping_patience": (1, None), "train.log_every_steps": (1, None),
     "train.augment.mel_warp": (0, 0.5), "train.augment.gain_db": (0, 60), "train.augment.noise_prob": (0, 1),

@@ -390,7 +390,7 @@ def cached_split(split: Split, folder: str | os.PathLike) -> Split:
     return Split(split.utterances, entries, split.labels, split.skipped)
 
 
-def bucketed_batches(lengths, batch_size: int, rng=None) -> list[list[int]]:
+def bucketed_batches(lengths, batch_size: int, rng=None, jitter: float = 0.1) -> list[list[int]]:
     """Group indices into batches of similar length.
 
     Indices are sorted by length (with a little random jitter when ``rng`` is
@@ -401,11 +401,15 @@ def bucketed_batches(lengths, batch_size: int, rng=None) -> list[list[int]]:
         lengths: frames per utterance.
         batch_size: utterances per batch.
         rng: ``numpy.random.Generator``, or None for a fixed order.
+        jitter: with ``rng``, each sort key is the length times a uniform draw
+            from ``[1 - jitter, 1 + jitter]``. More jitter mixes batches more
+            between epochs and pads them more: every frame of padding costs a
+            real frame's compute.
     """
     import numpy as np
 
     lengths = np.asarray(lengths, dtype=np.float64)
-    key = lengths if rng is None else lengths * rng.uniform(0.9, 1.1, size=lengths.shape)
+    key = lengths if rng is None else lengths * rng.uniform(1 - jitter, 1 + jitter, size=lengths.shape)
     order = np.argsort(key, kind="stable")
     batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     if rng is not None:
@@ -437,7 +441,8 @@ def pad_batch(features: list, labels: list | None = None):
 
 
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
-                     time_reduction: int = 1, record: list | None = None, replicas: int = 1):
+                     time_reduction: int = 1, record: list | None = None, replicas: int = 1,
+                     length_jitter: float = 0.1):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
     Features stream from the cache: only the index (cache paths, frame counts,
@@ -460,6 +465,8 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
             A short last batch of fewer utterances than replicas would leave a
             replica without data, which the model cannot take: it is repeated
             whole until each gets one, which leaves its mean loss unchanged.
+        length_jitter: how far batches mix between epochs (``bucketed_batches``'s
+            ``jitter``).
 
     Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
     ``batch_size`` is the global batch: under a ``tf.distribute`` strategy each
@@ -499,7 +506,7 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         epoch[0] += 1
         if record is not None:
             record.clear()
-        batches = bucketed_batches(lengths, batch_size, rng)
+        batches = bucketed_batches(lengths, batch_size, rng, length_jitter)
         # padded_batch cuts the stream every batch_size utterances: the one short batch goes last
         batches = [b for b in batches if len(b) == batch_size] + [b for b in batches if len(b) < batch_size]
         for batch in batches:

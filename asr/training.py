@@ -249,7 +249,7 @@ def _train(cfg: Config, strategy: tf.distribute.Strategy, run_dir: Path, out_dir
     # seeded by epoch, so a resumed run sees the batches an uninterrupted one would
     dataset = training_dataset(train_split, cfg.train.batch_size, cfg.train.seed + initial_epoch,
                                cfg.features, cfg.train.augment, cfg.model.time_reduction, record=batches,
-                               replicas=replicas)
+                               replicas=replicas, length_jitter=cfg.train.length_jitter)
     if model is None:
         with strategy.scope():
             model = build_model(cfg.model, cfg.features, tokenizer, cfg.train.precision)

@@ -144,7 +144,8 @@ def worker(out: Path, overrides: list[str]) -> dict:
 
     def dataset():  # as asr.training builds it
         return training_dataset(split, cfg.train.batch_size, cfg.train.seed, cfg.features, cfg.train.augment,
-                                cfg.model.time_reduction, replicas=strategy.num_replicas_in_sync)
+                                cfg.model.time_reduction, replicas=strategy.num_replicas_in_sync,
+                                length_jitter=cfg.train.length_jitter)
 
     distributed = strategy.experimental_distribute_dataset(dataset())
     result = {"chief": is_chief(strategy), "epochs": [fingerprints(strategy, distributed) for _ in range(2)]}

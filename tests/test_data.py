@@ -165,6 +165,22 @@ def test_bucketed_batches_with_jitter_still_cover_everything():
     assert sorted(len(b) for b in batches) == [5] + [16] * 6
 
 
+def test_bucketed_batches_jitter_sets_how_much_batches_are_padded():
+    lengths = np.random.default_rng(4).uniform(100, 350, size=2000)
+
+    def padding(jitter, seed=0):
+        batches = bucketed_batches(lengths, 32, np.random.default_rng(seed), jitter)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        return 1 - lengths.sum() / sum(lengths[b].max() * len(b) for b in batches)
+
+    # no jitter: the sorted chunks of the fixed order, only shuffled
+    fixed = {frozenset(b) for b in bucketed_batches(lengths, 32)}
+    assert {frozenset(b) for b in bucketed_batches(lengths, 32, np.random.default_rng(0), 0.0)} == fixed
+    assert padding(0.0) < padding(0.02) < padding(0.1)
+    # a little jitter still gives other batches each epoch
+    assert {frozenset(b) for b in bucketed_batches(lengths, 32, np.random.default_rng(1), 0.02)} != fixed
+
+
 def test_pad_batch_shapes_and_zero_padding():
     rng = np.random.default_rng(0)
     feats = [rng.standard_normal((n, 4)).astype(np.float32) + 1.0 for n in (3, 5, 2)]
@@ -311,6 +327,20 @@ def test_training_dataset_yields_every_utterance_once_per_epoch(tmp_path):
         assert [i for b in record for i in b] == seen  # the record names each batch's utterances
         orders.append(seen)
     assert orders[0] != orders[1]  # reshuffled between epochs
+
+
+def test_training_dataset_batches_by_length_with_the_jitter_it_is_given(tmp_path):
+    rng = np.random.default_rng(2)
+    feats = [np.zeros((int(k), 6), np.float32) for k in rng.permutation(np.arange(20, 60, 2))]
+    split = cached_split(tmp_path, feats, [[1]] * len(feats))
+    sorted_chunks = {frozenset(b) for b in bucketed_batches(split.frames, 4)}
+    for jitter, same in ((0.0, True), (0.3, False)):
+        record: list = []
+        dataset = training_dataset(split, batch_size=4, seed=0, feature_cfg=FeatureConfig(n_mels=6), record=record,
+                                   length_jitter=jitter)
+        for _ in dataset:
+            pass
+        assert ({frozenset(b) for b in record} == sorted_chunks) is same
 
 
 def test_training_dataset_normalises_the_raw_cached_features(tmp_path):

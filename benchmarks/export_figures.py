@@ -72,7 +72,7 @@ def default_variants(model, export_dir: Path, calibration) -> dict[str, Path]:
             data = converter.convert()
             if name == "dynamic-all":
                 data = remove_lstm_cell_clip(data)
-            info = lite_metadata(model.characters, model.features, name, "default converter settings")
+            info = lite_metadata(model.tokenizer, model.features, name, "default converter settings")
             path.write_bytes(embed_metadata(data, info))
         paths[name] = path
     return paths

@@ -580,3 +580,21 @@ def test_read_architecture_of_the_model_builder():
     expected = model({"features": features, "feature_lengths": tf.constant([features.shape[1]])}, training=False)
     np.testing.assert_allclose(lite(audio[None]).numpy(), log_softmax(expected["logits"].numpy()),
                                rtol=0, atol=1e-5)
+
+
+def test_export_figures_benchmark_writes_the_converter_default_variants(tiny, tmp_path):
+    """``benchmarks/export_figures.py`` builds two variants ``asr export`` never writes; they must
+    still convert and carry the model's metadata (the script is not run by anything else here)."""
+    import importlib.util
+
+    from asr.tflite_file import read_model_config
+
+    spec = importlib.util.spec_from_file_location("export_figures", REPO / "benchmarks" / "export_figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    paths = figures.default_variants(tiny.recognizer.model, tmp_path, tiny.audio)
+    assert sorted(paths) == ["dynamic-all", "int8-all"]
+    for name, path in paths.items():
+        config = read_model_config(path)
+        assert config["quantization"] == name and config["characters"] == CHARACTERS
+        assert FeatureConfig(**config["feature_config"]) == FEATURES

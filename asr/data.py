@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
+from asr.config import TrainConfig
 from asr.errors import ManifestError
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
@@ -390,7 +391,8 @@ def cached_split(split: Split, folder: str | os.PathLike) -> Split:
     return Split(split.utterances, entries, split.labels, split.skipped)
 
 
-def bucketed_batches(lengths, batch_size: int, rng=None, jitter: float = 0.1) -> list[list[int]]:
+def bucketed_batches(lengths, batch_size: int, rng=None,
+                     jitter: float = TrainConfig.length_jitter) -> list[list[int]]:
     """Group indices into batches of similar length.
 
     Indices are sorted by length (with a little random jitter when ``rng`` is
@@ -442,7 +444,7 @@ def pad_batch(features: list, labels: list | None = None):
 
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
                      time_reduction: int = 1, record: list | None = None, replicas: int = 1,
-                     length_jitter: float = 0.1):
+                     length_jitter: float = TrainConfig.length_jitter):
     """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
 
     Features stream from the cache: only the index (cache paths, frame counts,

@@ -87,6 +87,7 @@ class ModelConfig:
     lstm_units: int = 128  # per direction
     lstm_layers: int = 2
     dropout: float = 0.1  # between layers; never recurrent (keeps cuDNN eligible)
+    layer_norm: bool = False  # LayerNormalization of each BiLSTM's input frames
 
     def __post_init__(self):
         r = self.time_reduction

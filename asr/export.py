@@ -81,6 +81,9 @@ class BiLSTMSpec:
     units: int
     forward: list[np.ndarray]
     backward: list[np.ndarray]
+    # the LayerNormalization of its input frames (``model.layer_norm``): gamma [in], beta [in]; empty if none
+    norm: list[np.ndarray] = field(default_factory=list)
+    norm_epsilon: float = 1e-3
 
 
 @dataclass
@@ -101,15 +104,27 @@ def read_architecture(model) -> Architecture:
     """Read the encoder's layers and the CTC head of a loaded ``CTCModel``.
 
     Dropout and the length mask do nothing at inference on one whole utterance;
-    any other layer kind is refused, so a changed model cannot export silently wrong.
+    a LayerNormalization right before a BiLSTM travels with that BiLSTM's spec;
+    any other layer kind or place is refused, so a changed model cannot export silently wrong.
     """
     import keras
 
     from asr.model import LengthMask, MaskedConv1D
 
     arch = Architecture(n_mels=int(model.encoder.inputs[0].shape[-1]))
-    for layer in model.encoder.layers:
-        if isinstance(layer, MaskedConv1D):
+    norm = None  # a LayerNormalization waiting for the BiLSTM it feeds
+    for layer in [*model.encoder.layers, None]:
+        if norm is not None and not isinstance(layer, (keras.layers.Bidirectional, LengthMask)):
+            raise ModelError(f"layer {norm.name}: a LayerNormalization is exported only right before a BiLSTM")
+        if layer is None:
+            break
+        if isinstance(layer, keras.layers.LayerNormalization):
+            if ([a % 3 for a in layer.axis] != [2] or not layer.center or not layer.scale
+                    or getattr(layer, "rms_scaling", False)):
+                raise ModelError(f"layer {layer.name}: only a LayerNormalization over the channels, "
+                                 "with its scale and offset, is exported")
+            norm = layer
+        elif isinstance(layer, MaskedConv1D):
             if layer.conv.padding != "valid" or layer.pad != layer.kernel_size // 2:
                 raise ModelError(f"layer {layer.name}: unexpected padding")
             arch.convs.append(ConvSpec(layer.filters, layer.kernel_size, layer.strides,
@@ -127,7 +142,10 @@ def read_architecture(model) -> Architecture:
                     raise ModelError(f"layer {layer.name}: the fused TFLite LSTM needs tanh/sigmoid, "
                                      "a bias and return_sequences")
             arch.lstms.append(BiLSTMSpec(fwd.units, [np.asarray(w) for w in fwd.get_weights()],
-                                         [np.asarray(w) for w in bwd.get_weights()]))
+                                         [np.asarray(w) for w in bwd.get_weights()],
+                                         [] if norm is None else [np.asarray(w) for w in norm.get_weights()],
+                                         1e-3 if norm is None else float(norm.epsilon)))
+            norm = None
         elif not isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout, LengthMask)):
             raise ModelError(f"layer {layer.name}: {type(layer).__name__} is not supported by export")
     head = model.get_layer("ctc_head")
@@ -288,6 +306,8 @@ def build_lite_model(arch: Architecture, front_end: FrontEnd):
         layers.append((layer, conv.weights))
     reverse = tf_keras.layers.Lambda(lambda z: tf.reverse(z, axis=[1]), name="reverse_time")
     for i, spec in enumerate(arch.lstms):
+        if spec.norm:
+            x = tf_keras.layers.Lambda(_layer_norm(*spec.norm, spec.norm_epsilon), name=f"bilstm{i}_norm")(x)
         # Bidirectional spelt out: the same outputs, and half the converter time of tf_keras.Bidirectional
         forward = tf_keras.layers.LSTM(spec.units, return_sequences=True, name=f"bilstm{i}_forward")
         backward = tf_keras.layers.LSTM(spec.units, return_sequences=True, name=f"bilstm{i}_backward")
@@ -301,6 +321,20 @@ def build_lite_model(arch: Architecture, front_end: FrontEnd):
     for layer, weights in layers:
         layer.set_weights(weights)
     return lite
+
+
+def _layer_norm(gamma: np.ndarray, beta: np.ndarray, epsilon: float) -> Callable:
+    """Keras's LayerNormalization over the last axis (``x [1, T, C]``), spelt out:
+    five builtin ops per frame. ``tf_keras``'s own layer converts too, but goes
+    through a fused batch norm that adds reshapes, a transpose and shape ops."""
+    import tensorflow as tf
+
+    def norm(x):
+        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+        variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=-1, keepdims=True)
+        return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+
+    return norm
 
 
 def _converter(lite_model):

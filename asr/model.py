@@ -119,6 +119,8 @@ def build_encoder(cfg: ModelConfig, n_mels: int, name: str = "encoder", precisio
     for i in range(cfg.lstm_layers):
         # cuDNN conditions: tanh/sigmoid, no recurrent dropout, unroll off, bias on, right-padded mask
         # (cuDNN takes float16 and bfloat16 inputs too, so mixed precision keeps it).
+        if cfg.layer_norm:
+            x = layers.LayerNormalization(name=f"bilstm{i}_norm", dtype=precision)(x)
         lstm = layers.LSTM(cfg.lstm_units, return_sequences=True, use_cudnn="auto", name=f"lstm{i}", dtype=precision)
         x = layers.Bidirectional(lstm, name=f"bilstm{i}", dtype=precision)(x, mask=mask)
         x = layers.Dropout(cfg.dropout, name=f"bilstm{i}_dropout", dtype=precision)(x)

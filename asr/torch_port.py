@@ -3,7 +3,8 @@
 The same network as ``asr.model``: per conv layer, inputs past each sequence's
 length zeroed, ``kernel_size // 2`` zeros padded on both sides, a valid strided
 ``Conv1d`` and its activation, outputs past the new length zeroed; then one
-``nn.LSTM(bidirectional=True)`` per BiLSTM layer (packed sequences, so padding
+``nn.LSTM(bidirectional=True)`` per BiLSTM layer, each after an
+``nn.LayerNorm`` of its input frames when the model has them (packed sequences, so padding
 never reaches a real frame in either direction), dropout after every layer as
 in Keras, and a linear CTC head. The loss is the mean over the batch of the
 per-utterance CTC negative log-likelihood, blank id 0 (``asr.model.ctc_loss``).
@@ -68,21 +69,24 @@ class TorchCTCModel(nn.Module):
         lstm_units: per BiLSTM layer, units per direction.
         vocab_size: outputs, blank included.
         dropout: after every conv and BiLSTM layer, while training.
+        norm_epsilons: per BiLSTM layer, the epsilon of the ``nn.LayerNorm`` of
+            its input frames, or None for no norm (None: no norms at all).
 
     Call: ``(features [B, T, F] float32, lengths [B] int64)`` →
     ``(logits [B, T', V], lengths [B])``.
     """
 
     def __init__(self, n_mels: int, convs: list[tuple[int, int, int, str]], lstm_units: list[int],
-                 vocab_size: int, dropout: float = 0.0):
+                 vocab_size: int, dropout: float = 0.0, norm_epsilons: list[float | None] | None = None):
         super().__init__()
         self.convs = nn.ModuleList()
         channels = n_mels
         for filters, kernel_size, stride, activation in convs:
             self.convs.append(MaskedConv1d(channels, filters, kernel_size, stride, activation))
             channels = filters
-        self.lstms = nn.ModuleList()
-        for units in lstm_units:
+        self.lstms, self.norms = nn.ModuleList(), nn.ModuleList()
+        for units, epsilon in zip(lstm_units, norm_epsilons or [None] * len(lstm_units)):
+            self.norms.append(nn.Identity() if epsilon is None else nn.LayerNorm(channels, eps=epsilon))
             self.lstms.append(nn.LSTM(channels, units, batch_first=True, bidirectional=True))
             channels = 2 * units
         self.dropout = nn.Dropout(dropout)
@@ -92,7 +96,8 @@ class TorchCTCModel(nn.Module):
     def from_architecture(cls, arch, dropout: float = 0.0) -> TorchCTCModel:
         """The model of an ``asr.export.Architecture`` with its weights."""
         convs = [(c.filters, c.kernel_size, c.strides, c.activation) for c in arch.convs]
-        model = cls(arch.n_mels, convs, [s.units for s in arch.lstms], arch.vocab_size, dropout)
+        model = cls(arch.n_mels, convs, [s.units for s in arch.lstms], arch.vocab_size, dropout,
+                    [s.norm_epsilon if s.norm else None for s in arch.lstms])
         model.load_keras_weights(arch)
         return model
 
@@ -107,7 +112,10 @@ class TorchCTCModel(nn.Module):
         for layer, spec in zip(self.convs, arch.convs):
             put(layer.conv.weight, spec.weights[0].transpose(2, 1, 0))
             put(layer.conv.bias, spec.weights[1])
-        for lstm, spec in zip(self.lstms, arch.lstms):
+        for lstm, norm, spec in zip(self.lstms, self.norms, arch.lstms):
+            if spec.norm:
+                put(norm.weight, spec.norm[0])
+                put(norm.bias, spec.norm[1])
             for suffix, (kernel, recurrent, bias) in (("", spec.forward), ("_reverse", spec.backward)):
                 put(getattr(lstm, f"weight_ih_l0{suffix}"), kernel.T)
                 put(getattr(lstm, f"weight_hh_l0{suffix}"), recurrent.T)
@@ -123,11 +131,13 @@ class TorchCTCModel(nn.Module):
             x = self.dropout(x)
         steps = x.shape[1]
         if bool((lengths == steps).all()):  # no padding (batch 1): no packing needed
-            for lstm in self.lstms:
-                x = self.dropout(lstm(x)[0])
+            for lstm, norm in zip(self.lstms, self.norms):
+                x = self.dropout(lstm(norm(x))[0])
         else:
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            for lstm in self.lstms:
+            for lstm, norm in zip(self.lstms, self.norms):
+                packed = PackedSequence(norm(packed.data), packed.batch_sizes, packed.sorted_indices,
+                                        packed.unsorted_indices)  # per frame, so the packed frames will do
                 out = lstm(packed)[0]
                 packed = PackedSequence(self.dropout(out.data), out.batch_sizes, out.sorted_indices,
                                         out.unsorted_indices)

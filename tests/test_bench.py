@@ -161,14 +161,29 @@ def test_options_are_checked_in_one_line(cli, tmp_path):
     assert not (tmp_path / bench.RESULTS_JSON).exists()
 
 
-def test_torch_port_matches_keras_outputs_and_ctc_loss():
+def layer_normed_model():
+    """A ``build_model`` model with ``model.layer_norm`` and perturbed weights (gamma and beta away from 1 and 0)."""
+    from asr.config import ModelConfig
+    from asr.model import build_model
+    from asr.text import Tokenizer
+    from test_export import CHARACTERS, FEATURES
+
+    model = build_model(ModelConfig(conv_channels=[16, 12], conv_kernel=3, time_reduction=2, lstm_units=8,
+                                    lstm_layers=2, layer_norm=True), FEATURES, Tokenizer(CHARACTERS))
+    rng = np.random.default_rng(0)
+    model.set_weights([w + rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("layer_norm", [False, True], ids=["tiny", "layer-norm"])
+def test_torch_port_matches_keras_outputs_and_ctc_loss(layer_norm):
     torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed: port not checked")
     from asr.data import pad_batch
     from asr.export import read_architecture
     from asr.torch_port import TorchCTCModel, ctc_loss
     from test_export import FEATURES, build_tiny_model
 
-    model = build_tiny_model()
+    model = layer_normed_model() if layer_norm else build_tiny_model()
     port = TorchCTCModel.from_architecture(read_architecture(model)).eval()
     rng = np.random.default_rng(0)
     features = [rng.standard_normal((n, FEATURES.n_mels)).astype(np.float32) for n in (37, 20)]  # padded batch

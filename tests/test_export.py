@@ -518,6 +518,28 @@ def test_export_refuses_bad_requests(exported, tiny, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("where", ["after the last BiLSTM", "before a conv", "root mean square"])
+def test_read_architecture_refuses_a_layer_norm_it_cannot_rebuild(where):
+    import keras
+    from keras import layers
+
+    from asr.export import read_architecture
+    from asr.model import CTCModel, LengthMask, MaskedConv1D
+
+    features = keras.Input((None, FEATURES.n_mels), name="features")
+    lengths = keras.Input((), dtype="int32", name="feature_lengths")
+    x = layers.LayerNormalization(name="norm0")(features) if where == "before a conv" else features
+    x, n = MaskedConv1D(8, 3, 2, name="conv0")(x, lengths)
+    if where == "root mean square":
+        x = layers.LayerNormalization(rms_scaling=True, name="norm0")(x)
+    x = layers.Bidirectional(layers.LSTM(4, return_sequences=True), name="bilstm0")(x, mask=LengthMask()(x, n))
+    if where == "after the last BiLSTM":
+        x = layers.LayerNormalization(name="norm0")(x)
+    model = CTCModel(keras.Model([features, lengths], [x, n], name="encoder"), CHARACTERS, dataclasses.asdict(FEATURES))
+    with pytest.raises(ModelError, match="layer norm0: .*LayerNormalization"):
+        read_architecture(model)
+
+
 def test_edge_example_transcribes_without_tensorflow_or_asr(exported, tiny):
     from asr.lite import load_lite
 
@@ -554,18 +576,20 @@ def test_edge_example_decodes_as_the_library_does(repeat_token):
         assert got == GreedyDecoder(tok)(logits[None], [len(logits)])[0]
 
 
-def test_read_architecture_of_the_model_builder():
-    """The exporter follows what ``asr.model.build_model`` builds (not only the tiny model above)."""
+@pytest.mark.parametrize("layer_norm", [False, True], ids=["plain", "layer-norm"])
+def test_read_architecture_of_the_model_builder(layer_norm):
+    """The exporter follows what ``asr.model.build_model`` builds (not only the tiny model above);
+    with ``model.layer_norm``, the norms reach the TFLite model as builtin ops."""
     import tensorflow as tf
 
     from asr.config import ModelConfig
-    from asr.export import build_lite_model, read_architecture
+    from asr.export import build_lite_model, convert_tflite, read_architecture
     from asr.graph_features import FrontEnd, log_mel_graph
     from asr.model import MaskedConv1D, build_model
 
     cfg = FeatureConfig(n_mels=12)
     model = build_model(ModelConfig(conv_channels=[8, 6], conv_kernel=3, lstm_units=4, lstm_layers=2,
-                                    dropout=0.1), cfg, Tokenizer(CHARACTERS))
+                                    dropout=0.1, layer_norm=layer_norm), cfg, Tokenizer(CHARACTERS))
     rng = np.random.default_rng(1)
     model.set_weights([w + rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.get_weights()])
     arch = read_architecture(model)
@@ -573,13 +597,26 @@ def test_read_architecture_of_the_model_builder():
     assert [(c.filters, c.kernel_size, c.strides) for c in arch.convs] == [
         (c.filters, c.kernel_size, c.strides) for c in convs]
     assert [s.units for s in arch.lstms] == [4, 4] and arch.vocab_size == len(CHARACTERS) + 1
+    assert [len(s.norm) for s in arch.lstms] == [2 * layer_norm] * 2  # gamma and beta
     front_end = FrontEnd.from_config(cfg)
     audio = speechlike(0.7, 5)
     lite = build_lite_model(arch, front_end)
     features = log_mel_graph(tf.constant(audio[None]), front_end)[0]
     expected = model({"features": features, "feature_lengths": tf.constant([features.shape[1]])}, training=False)
-    np.testing.assert_allclose(lite(audio[None]).numpy(), log_softmax(expected["logits"].numpy()),
-                               rtol=0, atol=1e-5)
+    expected = log_softmax(expected["logits"].numpy())
+    np.testing.assert_allclose(lite(audio[None]).numpy(), expected, rtol=0, atol=1e-5)
+    if layer_norm:  # the plain model's conversion is checked on the tiny model above
+        flatbuffer = convert_tflite(lite, front_end)
+        ops, _ = tflite_ops_and_clips(flatbuffer)
+        assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1 and "RSQRT" in ops
+        assert not [op for op in ops if op.startswith("Flex") or op in ("WHILE", "CUSTOM")]
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [1, len(audio)])
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], audio[None].astype(np.float32))
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
 def test_export_figures_benchmark_writes_the_converter_default_variants(tiny, tmp_path):

@@ -24,6 +24,8 @@ CONFIGS = {
     "three-convs-k3": ModelConfig(conv_channels=[6, 6, 6], conv_kernel=3, time_reduction=2, lstm_units=6,
                                   lstm_layers=1, dropout=0.0),
     "no-convs": ModelConfig(conv_channels=[], time_reduction=1, lstm_units=8, lstm_layers=2, dropout=0.1),
+    "layer-norm": ModelConfig(conv_channels=[8, 8], conv_kernel=5, time_reduction=4, lstm_units=8, lstm_layers=2,
+                              dropout=0.1, layer_norm=True),
 }
 
 

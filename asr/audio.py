@@ -48,6 +48,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int, max_duration: float | 
     except AudioError:
         raise
     except Exception as exc:  # libsndfile's errors have no common type
+        if _is_wav(path):
+            # libsndfile reads every WAV the fallback could; the fallback's stdlib reader would size
+            # its buffers by the header (65,535 channels: 64 MiB a read, whatever the file holds)
+            raise AudioError(f"{path}: cannot decode audio ({_reason(exc, path)})") from None
         audio, rate = _decode_fallback(path, first_error=exc, max_duration=max_duration)
     if rate <= 0:
         raise AudioError(f"{path}: invalid sample rate {rate}")
@@ -70,12 +74,23 @@ def _decode_fallback(path: Path, first_error: Exception, max_duration: float | N
             audio, rate = librosa.load(str(path), sr=None, mono=True, duration=limit)
     except Exception:  # audioread's backends raise many types
         # libsndfile's reason ("Format not recognised") says more than audioread's
-        reason = first_line(first_error)
-        reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip().rstrip(".")
-        raise AudioError(f"{path}: cannot decode audio ({reason[:120]})") from None
+        raise AudioError(f"{path}: cannot decode audio ({_reason(first_error, path)})") from None
     if max_duration is not None and rate > 0:
         check_duration(audio.size / rate, str(path), 0.0, max_duration)
     return audio.astype(np.float32), int(rate)
+
+
+def _is_wav(path: Path) -> bool:
+    """Whether the file starts with a RIFF/RIFX/RF64 WAVE header."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE"
+
+
+def _reason(error: Exception, path: Path) -> str:
+    """libsndfile's one-line reason, without its "Error opening '<path>': " prefix."""
+    reason = first_line(error).replace(f"Error opening {str(path)!r}: ", "").strip().rstrip(".")
+    return reason[:120]
 
 
 def check_audio(

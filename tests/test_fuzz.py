@@ -86,6 +86,20 @@ def test_wav_headers_declaring_huge_sizes_stay_bounded(tmp_path, channels, rate,
     assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB for a {path.stat().st_size}-byte file"
 
 
+def test_a_wav_header_of_65535_channels_that_libsndfile_refuses_stays_bounded(tmp_path):
+    """The case the fuzzer above found: libsndfile refuses the header, and the audioread fallback's
+    stdlib reader sized its reads by it (1,024 frames of 65,535 bytes: 64 MiB) for a 4 kB file."""
+    path = tmp_path / "header.wav"
+    path.write_bytes(wav_header(65535, 0, 8, 66980543, 67025503) + bytes(4000))
+    tracemalloc.start()
+    try:
+        assert assert_loaded_or_refused(path, max_duration=20.0) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB for a {path.stat().st_size}-byte file"
+
+
 def test_a_long_file_is_refused_before_it_is_decoded(tmp_path):
     path = tmp_path / "long.wav"
     sf.write(str(path), np.zeros(16000 * 30, np.float32) + 0.1, 16000, subtype="PCM_16")

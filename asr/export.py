@@ -141,11 +141,12 @@ def read_architecture(model) -> Architecture:
                         or not cell.use_bias or not lstm.return_sequences):
                     raise ModelError(f"layer {layer.name}: the fused TFLite LSTM needs tanh/sigmoid, "
                                      "a bias and return_sequences")
-            arch.lstms.append(BiLSTMSpec(fwd.units, [np.asarray(w) for w in fwd.get_weights()],
-                                         [np.asarray(w) for w in bwd.get_weights()],
-                                         [] if norm is None else [np.asarray(w) for w in norm.get_weights()],
-                                         1e-3 if norm is None else float(norm.epsilon)))
-            norm = None
+            spec = BiLSTMSpec(fwd.units, [np.asarray(w) for w in fwd.get_weights()],
+                              [np.asarray(w) for w in bwd.get_weights()])
+            if norm is not None:
+                spec.norm, spec.norm_epsilon = [np.asarray(w) for w in norm.get_weights()], float(norm.epsilon)
+                norm = None
+            arch.lstms.append(spec)
         elif not isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout, LengthMask)):
             raise ModelError(f"layer {layer.name}: {type(layer).__name__} is not supported by export")
     head = model.get_layer("ctc_head")

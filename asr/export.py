@@ -61,6 +61,7 @@ FUSED_LSTM_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
 FORBIDDEN_TFLITE_OPS = ("WHILE", "CUSTOM", "DELEGATE")
 _REPEAT_MARK = "\x01"  # the repeat token's piece in the in-graph greedy decoding (never in text)
 FRONT_END_LAYER = "log_mel"  # the layer of the TFLite model holding the front end
+NORM_SUFFIX = "_norm"  # the TFLite model's layer norms, kept float in the int8 file
 
 
 @dataclass
@@ -308,7 +309,7 @@ def build_lite_model(arch: Architecture, front_end: FrontEnd):
     reverse = tf_keras.layers.Lambda(lambda z: tf.reverse(z, axis=[1]), name="reverse_time")
     for i, spec in enumerate(arch.lstms):
         if spec.norm:
-            x = tf_keras.layers.Lambda(_layer_norm(*spec.norm, spec.norm_epsilon), name=f"bilstm{i}_norm")(x)
+            x = tf_keras.layers.Lambda(_layer_norm(*spec.norm, spec.norm_epsilon), name=f"bilstm{i}{NORM_SUFFIX}")(x)
         # Bidirectional spelt out: the same outputs, and half the converter time of tf_keras.Bidirectional
         forward = tf_keras.layers.LSTM(spec.units, return_sequences=True, name=f"bilstm{i}_forward")
         backward = tf_keras.layers.LSTM(spec.units, return_sequences=True, name=f"bilstm{i}_backward")
@@ -397,12 +398,14 @@ def convert_tflite(lite_model, front_end: FrontEnd, quantize: str = "none",
         # front end's float weights are put back afterwards.
         quantized = remove_lstm_cell_clip(_convert(converter.convert, quantize))
         return restore_float_weights(quantized, [front_end.dft_real.T, front_end.dft_imag.T, front_end.mel.T])
-    # int8: the converter's selective quantization (the debugger's denylist) keeps the front end float;
+    # int8: the converter's selective quantization (the debugger's denylist) keeps the front end and
+    # the layer norms float (an int8 mean and variance cost the shipped model 0.8 point of WER);
     # the int8 LSTM keeps the converter's cell clip, from which its int16 cell-state scale is derived
     float_model = float_model or _convert(_converter(lite_model).convert, "none")
     converter.representative_dataset = lambda: ([np.asarray(a, np.float32)[None]] for a in calibration)
+    float_layers = [FRONT_END_LAYER] + [layer.name for layer in lite_model.layers if layer.name.endswith(NORM_SUFFIX)]
     options = tf.lite.experimental.QuantizationDebugOptions(
-        denylisted_nodes=output_tensor_names(float_model, f"{lite_model.name}/{FRONT_END_LAYER}/"))
+        denylisted_nodes=output_tensor_names(float_model, tuple(f"{lite_model.name}/{name}/" for name in float_layers)))
 
     def quantize_selectively() -> bytes:
         debugger = tf.lite.experimental.QuantizationDebugger(

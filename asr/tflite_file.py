@@ -107,8 +107,8 @@ def operator_names(model: bytes) -> list[str]:
     return found
 
 
-def output_tensor_names(model: bytes, prefix: str) -> list[str]:
-    """Names starting with ``prefix`` of the tensors that the model's operators write."""
+def output_tensor_names(model: bytes, prefix: str | tuple[str, ...]) -> list[str]:
+    """Names starting with ``prefix`` (or any of several) of the tensors that the model's operators write."""
     tree = _schema().Model.GetRootAs(model, 0)
     names = set()
     for g in range(tree.SubgraphsLength()):

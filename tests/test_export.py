@@ -160,6 +160,16 @@ def tflite_ops_and_clips(data: bytes) -> tuple[list[str], list[float]]:
     return ops, clips
 
 
+def output_tensor_types(data: bytes) -> dict[str, str]:
+    """Each operator output's tensor name → its type name (FLOAT32, INT8...)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    return {graph.tensors[i].name.decode(): type_names[graph.tensors[i].type]
+            for graph in tree.subgraphs for op in graph.operators for i in op.outputs}
+
+
 # ----------------------------------------------------------------------------
 # the in-graph front end
 # ----------------------------------------------------------------------------
@@ -607,13 +617,18 @@ def test_read_architecture_of_the_model_builder(layer_norm, tmp_path):
     expected = log_softmax(expected["logits"].numpy())
     np.testing.assert_allclose(lite(audio[None]).numpy(), expected, rtol=0, atol=1e-5)
     if layer_norm:  # the plain model's conversion is checked on the tiny model above
-        path = export_tflite(model, tmp_path)["none"]
-        ops, _ = tflite_ops_and_clips(path.read_bytes())
+        paths = export_tflite(model, tmp_path, quantize=("none", "int8"), calibration=[audio, speechlike(1.1, 6)])
+        ops, _ = tflite_ops_and_clips(paths["none"].read_bytes())
         assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1 and "RSQRT" in ops
         assert not [op for op in ops if op.startswith("Flex") or op in ("WHILE", "CUSTOM")]
-        lite_file = LiteModel(path, num_threads=1)
+        lite_file = LiteModel(paths["none"], num_threads=1)
         for _ in range(2):  # twice: the second utterance starts from reset LSTM state too
             np.testing.assert_allclose(lite_file(audio), expected[0], rtol=0, atol=1e-4)
+        # the int8 file keeps the norms float (as the front end): an int8 mean and variance cost accuracy
+        types = output_tensor_types(paths["int8"].read_bytes())
+        norms = {name: t for name, t in types.items() if "_norm/" in name}
+        assert norms and set(norms.values()) == {"FLOAT32"}, norms
+        assert "INT8" in {t for name, t in types.items() if "/conv1/" in name}  # the rest is int8
 
 
 def test_export_figures_benchmark_writes_the_converter_default_variants(tiny, tmp_path):

@@ -371,7 +371,7 @@ def convert_tflite(lite_model, front_end: FrontEnd, quantize: str = "none",
         quantize: ``none`` (float32) | ``float16`` (float16 weights) | ``dynamic``
             (int8 encoder weights, float activations) | ``int8`` (int8 encoder
             weights and activations, calibrated on ``calibration``; float input,
-            front end and output).
+            front end, layer norms and output).
         calibration: float32 waveforms ``[n]`` for ``int8``.
         float_model: the ``none`` conversion when already made (saves converting again).
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install everything into .venv: the speech synthesisers (Debian packages,
 # only when missing) and the asr package with its test extras.
+#   bash scripts/install.sh [TOOL ...]   also apt-get install these tools when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-command -v flite >/dev/null || missing+=(flite)
+for tool in espeak-ng flite "$@"; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq

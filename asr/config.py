@@ -8,16 +8,37 @@ through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from asr.errors import ConfigError, first_line
+from asr.core.atomic import atomic_write_text
+from asr.core.errors import ConfigError, first_line
+
+
+def choice(default: str, *others: str) -> Any:
+    """A string field that takes one of a fixed set of values (``default`` first);
+    ``check_choices`` refuses any other when the dataclass is built."""
+    return field(default=default, metadata={"choices": (default, *others)})
+
+
+def choices_of(cls: type, name: str) -> tuple[str, ...]:
+    """The values field ``name`` of config dataclass ``cls`` takes (declared with ``choice``)."""
+    return next(f.metadata["choices"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+def check_choices(cfg: Any, section: str) -> None:
+    """Refuse a field declared with ``choice`` whose value is not one of its choices."""
+    for f in dataclasses.fields(cfg):
+        allowed = f.metadata.get("choices")
+        if allowed and getattr(cfg, f.name) not in allowed:
+            raise ConfigError(f"{section}.{f.name}: {getattr(cfg, f.name)!r} is not one of {' | '.join(allowed)}")
 
 
 @dataclass
@@ -32,10 +53,17 @@ class CorpusConfig:
     n_test: int = 600
     seed: int = 0
     engines: list[str] = field(default_factory=lambda: ["espeak-ng", "flite"])
-    holdout: str = "voice"  # voice: unseen voices in dev/test; engine: test on flite only
+    holdout: str = choice("voice", "engine")  # voice: unseen voices in dev/test; engine: test on flite only
     random_voices: int = 0  # extra random-timbre espeak-ng speakers, training only
-    # Share of the training utterances said by flite when both engines are used (dev and test keep 0.3).
-    train_flite_share: float = 0.3
+    # Share of the dev and test utterances said by flite when both engines are used: fixed, not a
+    # setting, so that dev and test figures compare across recipes. flite has only a few voices,
+    # but they sound more natural than espeak-ng's.
+    EVAL_FLITE_SHARE: ClassVar[float] = 0.3
+    # Share of the training utterances said by flite when both engines are used.
+    train_flite_share: float = EVAL_FLITE_SHARE
+
+    def __post_init__(self):
+        check_choices(self, "corpus")
 
 
 @dataclass
@@ -64,7 +92,14 @@ class FeatureConfig:
     fmin: float = 20.0  # Hz
     fmax: float | None = 7600.0  # Hz; None means sample_rate / 2
     log_floor: float = 1e-6  # added to mel power before the log
-    normalize: str = "utterance"  # utterance: per-utterance mean/variance per mel bin; none
+    normalize: str = choice("utterance", "none")  # utterance: per-utterance mean/variance per mel bin; none
+
+    def __post_init__(self):
+        check_choices(self, "features")
+
+    def frame_seconds(self, time_reduction: int = 1) -> float:
+        """Seconds of audio per frame: the hop, times ``time_reduction`` for a model's output frames."""
+        return self.hop_length * time_reduction / self.sample_rate
 
 
 @dataclass
@@ -110,7 +145,7 @@ class AugmentConfig:
     """Training-time augmentation (off at evaluation), in the order it is applied.
 
     Gain and noise act on the mel power before normalisation; masks on the
-    normalised features. See ``asr.augment``.
+    normalised features. See ``asr.data.augment``.
     """
 
     enabled: bool = True
@@ -135,8 +170,6 @@ class AugmentConfig:
             raise ConfigError(f"train.augment.noise_snr_db: {low_high!r} must be [low, high] with low <= high")
 
 
-DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass
@@ -157,17 +190,15 @@ class TrainConfig:
     log_every_steps: int = 50  # TensorBoard scalar frequency
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # none | mirrored (this machine's GPUs) | multi_worker (processes told their place by TF_CONFIG);
-    # see asr.distribute and docs/DISTRIBUTED.md
-    distribution: str = "none"
+    # see asr.training.distribute and docs/DISTRIBUTED.md
+    distribution: str = choice("none", "mirrored", "multi_worker")
     devices: list[str] = field(default_factory=list)  # mirrored only: e.g. ["GPU:0", "GPU:1"]; empty: all GPUs
     # float32 | mixed_float16 (loss scaling) | mixed_bfloat16: the encoder's compute dtype; weights,
     # the CTC head and the loss stay float32, and the saved model.keras is float32
-    precision: str = "float32"
+    precision: str = choice("float32", "mixed_float16", "mixed_bfloat16")
 
     def __post_init__(self):
-        for key, allowed in (("distribution", DISTRIBUTIONS), ("precision", PRECISIONS)):
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"train.{key}: {getattr(self, key)!r} is not one of {' | '.join(allowed)}")
+        check_choices(self, "train")
         if self.devices and self.distribution != "mirrored":
             raise ConfigError(f"train.devices: {self.devices!r} only applies to train.distribution: mirrored")
 
@@ -341,6 +372,9 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
 
 def save_config(cfg: Config, path: str | os.PathLike) -> None:
     """Write the config a run used, as YAML."""
-    from asr.data import atomic_write_text
-
     atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def save_json(section: Any, path: str | os.PathLike) -> None:
+    """Write one config section as indented JSON (a run's or the feature cache's ``features.json``)."""
+    atomic_write_text(Path(path), json.dumps(to_dict(section), indent=2))

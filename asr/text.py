@@ -20,7 +20,8 @@ import string
 import unicodedata
 from pathlib import Path
 
-from asr.errors import TextError
+from asr.core.atomic import atomic_write_text
+from asr.core.errors import TextError
 
 BLANK = "<blank>"
 REPEAT = "<repeat>"
@@ -192,8 +193,6 @@ class Tokenizer:
         return cls(data["characters"], bool(data.get("repeat_token", False)))
 
     def save(self, path: str | os.PathLike) -> None:
-        from asr.data import atomic_write_text
-
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod

@@ -21,7 +21,9 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr.errors import ModelError
+import numpy as np
+
+from asr.core.errors import ModelError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,8 +46,6 @@ def embed_metadata(model: bytes, config: dict, name: str = METADATA_NAME) -> byt
 
     Needs TensorFlow's generated TFLite schema and the ``flatbuffers`` package.
     """
-    import numpy as np
-
     schema = _schema()
     if model[4:8] != FILE_IDENTIFIER:
         raise ModelError("embed_metadata: not a TFLite flatbuffer")
@@ -65,7 +65,7 @@ def embed_metadata(model: bytes, config: dict, name: str = METADATA_NAME) -> byt
 def pack_model(tree) -> bytes:
     """Serialise a TFLite ``schema.ModelT`` (TensorFlow's generated object API),
     with every buffer 16-byte aligned as the converter writes them."""
-    import flatbuffers
+    import flatbuffers  # lazily: only writing metadata (export) needs it
 
     schema = _schema()
     # the generated packer aligns byte vectors to 1; weights read in place want the converter's 16
@@ -77,7 +77,7 @@ def pack_model(tree) -> bytes:
 
 
 def _schema():
-    from tensorflow.lite.python import schema_py_generated
+    from tensorflow.lite.python import schema_py_generated  # lazily: it loads TensorFlow
 
     return schema_py_generated
 
@@ -157,8 +157,6 @@ def restore_float_weights(model: bytes, originals: Sequence[np.ndarray]) -> byte
     ``originals`` (same shape ``[out, in]``, within one quantization step).
     TFLite then runs those ops with its float kernel.
     """
-    import numpy as np
-
     schema = _schema()
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
     for graph in tree.subgraphs:

@@ -1,4 +1,4 @@
-"""Log-mel features in TensorFlow ops: the numbers of ``asr.features.log_mel``,
+"""Log-mel features in TensorFlow ops: the numbers of ``asr.features.logmel.log_mel``,
 computed inside an exported graph (SavedModel and TFLite).
 
 librosa's own window and mel filters are taken at export time and embedded as
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asr.config import FeatureConfig
-from asr.errors import ASRError
-from asr.features import NORM_EPSILON
+from asr.features.logmel import NORM_EPSILON
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,8 @@ class FrontEnd:
     @classmethod
     def from_config(cls, cfg: FeatureConfig) -> FrontEnd:
         """Build the constants for ``cfg`` with librosa (export time only)."""
-        import librosa
+        import librosa  # lazily: librosa (numba) takes seconds to load
 
-        if cfg.normalize not in ("utterance", "none"):
-            raise ASRError(f"features.normalize: unknown mode {cfg.normalize!r} (utterance | none)")
         window = librosa.filters.get_window(cfg.window, cfg.win_length, fftbins=True)
         window = librosa.util.pad_center(window, size=cfg.n_fft).astype(np.float64)
         n = np.arange(cfg.n_fft)[:, None]
@@ -67,16 +64,31 @@ def frame_lengths(sample_lengths, cfg: FeatureConfig):
     return (sample_lengths + 2 * pad - cfg.n_fft) // cfg.hop_length + 1
 
 
-def normalize_frames(feats, axis: int):
-    """Per-utterance normalisation in TF ops: per mel bin, subtract the mean over
-    the frames (``axis``) and divide by their standard deviation (+``NORM_EPSILON``),
-    as ``asr.features.normalize`` does. ``feats``: ``[T, F]`` (axis 0) or ``[B, T, F]``
-    (axis 1) with every frame real."""
-    import tensorflow as tf
+def normalize_frames(feats, mode: str, axis: int, frame_mask=None, frame_count=None):
+    """``FeatureConfig.normalize`` in TF ops, as ``asr.features.logmel.normalize``
+    does in numpy: for ``"utterance"``, per mel bin, subtract the mean over the
+    frames (``axis``) and divide by their standard deviation (+``NORM_EPSILON``);
+    ``"none"`` returns ``feats`` as they are.
 
-    mean = tf.reduce_mean(feats, axis=axis, keepdims=True)
-    centred = feats - mean
-    std = tf.sqrt(tf.reduce_mean(centred * centred, axis=axis, keepdims=True))
+    Args:
+        feats: ``[T, F]`` (axis 0) or ``[B, T, F]`` (axis 1).
+        mode: ``FeatureConfig.normalize``.
+        axis: the frame axis.
+        frame_mask: ``[B, T, 1]`` 1.0 on real frames, 0.0 on padding, with
+            ``frame_count`` ``[B, 1, 1]`` real frames; None when every frame is real.
+    """
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
+
+    if mode == "none":  # the config refuses any mode but these two
+        return feats
+    if frame_mask is None:
+        mean = tf.reduce_mean(feats, axis=axis, keepdims=True)
+        centred = feats - mean
+        std = tf.sqrt(tf.reduce_mean(centred * centred, axis=axis, keepdims=True))
+        return centred / (std + NORM_EPSILON)
+    mean = tf.reduce_sum(feats * frame_mask, axis=axis, keepdims=True) / frame_count
+    centred = (feats - mean) * frame_mask
+    std = tf.sqrt(tf.reduce_sum(centred * centred, axis=axis, keepdims=True) / frame_count)
     return centred / (std + NORM_EPSILON)
 
 
@@ -93,7 +105,7 @@ def log_mel_graph(waveforms, front_end: FrontEnd, lengths=None):
         ``(features [B, T, F] float32, frames [B] int32)``. Each utterance is
         normalised over its own true frames; frames past its end are zero.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     cfg = front_end.config
     pad = cfg.n_fft // 2
@@ -110,15 +122,9 @@ def log_mel_graph(waveforms, front_end: FrontEnd, lengths=None):
     feats = tf.math.log(tf.matmul(power, front_end.mel) + cfg.log_floor)  # [B, T, F]
     if lengths is None:
         n_frames = tf.fill(tf.shape(feats)[:1], tf.shape(feats)[1])
-        if cfg.normalize == "utterance":
-            feats = normalize_frames(feats, axis=1)
-        return feats, n_frames
+        return normalize_frames(feats, cfg.normalize, axis=1), n_frames
     n_frames = frame_lengths(lengths, cfg)
     mask = tf.sequence_mask(n_frames, tf.shape(feats)[1], dtype=feats.dtype)[:, :, None]  # [B, T, 1]
-    if cfg.normalize == "utterance":
-        count = tf.cast(n_frames, feats.dtype)[:, None, None]
-        mean = tf.reduce_sum(feats * mask, axis=1, keepdims=True) / count
-        centred = (feats - mean) * mask
-        std = tf.sqrt(tf.reduce_sum(centred * centred, axis=1, keepdims=True) / count)
-        feats = centred / (std + NORM_EPSILON)
+    count = tf.cast(n_frames, feats.dtype)[:, None, None]
+    feats = normalize_frames(feats, cfg.normalize, axis=1, frame_mask=mask, frame_count=count)
     return feats * mask, n_frames

@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
-from asr.audio import check_duration, read_audio
-from asr.config import FeatureConfig
-from asr.data import atomic_path, atomic_write_text
-from asr.errors import ASRError
-from asr.progress import progress
+from asr.audio.files import check_duration, read_audio
+from asr.config import FeatureConfig, save_json
+from asr.core.atomic import atomic_path
+from asr.core.errors import ASRError
+from asr.core.progress import progress
 
 NORM_EPSILON = 1e-5  # added to the standard deviation by per-utterance normalisation
 PROGRESS_MIN_FILES = 100  # fewer files than this get no progress bar
@@ -42,7 +42,7 @@ def log_mel(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         float32 ``[frames, cfg.n_mels]``, frames = 1 + n // hop_length
         (librosa's centred framing with zero padding).
     """
-    import librosa
+    import librosa  # lazily: librosa (numba) takes seconds to load
 
     mel = librosa.feature.melspectrogram(
         y=audio,
@@ -72,10 +72,8 @@ def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     ``utterance``: per mel bin, subtract the mean over frames and divide by the
     standard deviation (+1e-5). ``none``: unchanged.
     """
-    if cfg.normalize == "utterance":
+    if cfg.normalize == "utterance":  # the config refuses any mode but these two
         feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + NORM_EPSILON)
-    elif cfg.normalize != "none":
-        raise ASRError(f"features.normalize: unknown mode {cfg.normalize!r} (utterance | none)")
     return feats.astype(np.float32)
 
 
@@ -157,7 +155,7 @@ def _one_thread_each() -> None:
     processes run ``workers`` × cores threads that spin against each other: on
     2 cores, two workers took 2.3× as long as one (docs/RESULTS.md, "Time").
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # here: runs in each worker process as it starts
 
     threadpool_limits(1)
 
@@ -200,7 +198,7 @@ def compute_features(
     if cache_dir is not None:
         folder = Path(cache_dir) / config_key(cfg)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / "features.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+        save_json(cfg, folder / "features.json")
     jobs = [(str(p), cfg, str(folder) if folder else None, min_duration, max_duration, keep) for p in paths]
     desc = "features" if len(jobs) >= PROGRESS_MIN_FILES else None
     if workers <= 1 or len(jobs) < 16:

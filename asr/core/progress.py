@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Iterable, Iterator, TypeVar
 
+from tqdm import tqdm
+
 T = TypeVar("T")
 
 
@@ -35,6 +37,4 @@ def progress(items: Iterable[T], desc: str | None = None, total: int | None = No
     """
     if desc is None or not on_terminal():
         return iter(items)
-    from tqdm import tqdm
-
     return iter(tqdm(items, desc=desc, total=total, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True))

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.errors import AudioError, first_line
+import soundfile as sf
+
+from asr.core.errors import AudioError, first_line
 
 SILENCE_PEAK = 1e-4  # a file whose peak is below this is treated as silent
 MAX_CHANNELS = 64  # more is a damaged header, not a recording
@@ -36,8 +38,6 @@ def load_audio(path: str | os.PathLike, sample_rate: int, max_duration: float | 
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file")
     try:
-        import soundfile as sf
-
         info = sf.info(str(path))
         if info.channels > MAX_CHANNELS:
             raise AudioError(f"{path}: {info.channels} channels (at most {MAX_CHANNELS})")
@@ -56,7 +56,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int, max_duration: float | 
     if rate <= 0:
         raise AudioError(f"{path}: invalid sample rate {rate}")
     if rate != sample_rate:
-        import librosa
+        import librosa  # lazily: librosa (numba) takes seconds to load
 
         audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(audio, dtype=np.float32)
@@ -64,7 +64,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int, max_duration: float | 
 
 def _decode_fallback(path: Path, first_error: Exception, max_duration: float | None) -> tuple[np.ndarray, int]:
     """librosa's audioread path (ffmpeg and friends) for what libsndfile cannot read."""
-    import librosa
+    import librosa  # lazily: librosa (numba) takes seconds to load
 
     # decode a little past the limit: enough to tell that the file is too long
     limit = None if max_duration is None else max_duration + 1.0

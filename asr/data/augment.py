@@ -12,7 +12,7 @@ in order:
    for vocal-tract-length perturbation;
 3. **gain** and **additive noise** on the mel power, the noise from recordings
    or generated (white, pink, brown) at an SNR drawn in ``noise_snr_db``;
-4. per-utterance **normalisation** (the feature config's, as ``asr.features``);
+4. per-utterance **normalisation** (the feature config's, as ``asr.features.logmel.normalize``);
 5. SpecAugment **frequency and time masks** through ``tensorflow-io``.
 
 Steps 1–4 use stateless random ops seeded by (epoch seed, utterance index), so
@@ -29,10 +29,10 @@ from typing import Sequence
 
 import numpy as np
 
+from asr.audio.files import read_audio
 from asr.config import AugmentConfig, FeatureConfig
-from asr.errors import ASRError
-from asr.features import raw_log_mel
-from asr.graph_features import normalize_frames
+from asr.features.graph import normalize_frames
+from asr.features.logmel import raw_log_mel
 
 log = logging.getLogger("asr")
 
@@ -50,7 +50,7 @@ def fastest_feasible_speed(frames: int, needed: int, speeds: Sequence[float], ti
 
     Args:
         frames: the utterance's feature frames.
-        needed: output frames its transcript needs (``asr.data.min_frames_for``).
+        needed: output frames its transcript needs (``asr.data.splits.min_frames_for``).
         speeds: the configured factors.
         time_reduction: feature frames per output frame.
     """
@@ -60,7 +60,7 @@ def fastest_feasible_speed(frames: int, needed: int, speeds: Sequence[float], ti
 
 def mel_centres(cfg: FeatureConfig) -> np.ndarray:
     """Centre frequencies (Hz) of the ``n_mels`` librosa mel filters, ``[F]``."""
-    import librosa
+    import librosa  # lazily: librosa (numba) takes seconds to load
 
     fmax = cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2
     return librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.fmin, fmax=fmax)[1:-1]
@@ -86,7 +86,7 @@ def noise_profiles(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
         FFT bins it averages, which sets how much one frame's noise power
         fluctuates around the mean (a Gamma with that shape).
     """
-    import librosa
+    import librosa  # lazily: librosa (numba) takes seconds to load
 
     filters = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
                                   fmin=cfg.fmin, fmax=cfg.fmax)  # [F, K]
@@ -101,8 +101,6 @@ def noise_profiles(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def load_noise(paths: Sequence[str], cfg: FeatureConfig) -> np.ndarray:
     """Mel power ``[frames, F]`` of noise recordings, end to end (at most ``MAX_NOISE_SECONDS``)."""
-    from asr.audio import read_audio
-
     parts, seconds = [], 0.0
     for path in paths:
         audio = read_audio(path, cfg.sample_rate, min_duration=0.1, max_duration=None)
@@ -122,7 +120,7 @@ def spec_augment_ops():
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"tensorflow_io")
-        import tensorflow_io as tfio
+        import tensorflow_io as tfio  # lazily: it loads TensorFlow
     return tfio.audio
 
 
@@ -135,7 +133,7 @@ class Augmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, features: FeatureConfig):
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         self.cfg = cfg
         self.features = features
@@ -161,7 +159,7 @@ class Augmenter:
         Returns:
             ``[T', F]`` float32 normalised features (``T' = T`` unless the speed changed).
         """
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
         x = raw
@@ -174,10 +172,10 @@ class Augmenter:
             x = _interpolate(x, positions, axis=1)
         if self.cfg.gain_db > 0 or self.cfg.noise_prob > 0:
             x = self._power_domain(x, seeds[2:6])
-        return normalize(x, self.features.normalize)
+        return normalize_frames(x, self.features.normalize, axis=0)
 
     def _speed(self, x, seed, max_speed=None):
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         choice = tf.random.stateless_uniform([], seed, 0, len(self.cfg.speeds), dtype=tf.int32)
         speed, bins = self.speed_factors[choice], self.speed_bins[choice]
@@ -191,7 +189,7 @@ class Augmenter:
         return _interpolate(x, bins, axis=1)
 
     def _power_domain(self, x, seeds):
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         floor = self.features.log_floor
         power = tf.maximum(tf.exp(x) - floor, 0.0)
@@ -211,7 +209,7 @@ class Augmenter:
 
     def _noise(self, frames, seed):
         """``[frames, F]`` noise mel power: a random stretch of the recordings, or a generated colour."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         pick, draw = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
         if self.noise is not None:
@@ -226,7 +224,7 @@ class Augmenter:
     # -- the stateful part: SpecAugment masks through tensorflow-io -----------------------------
     def masks(self, x):
         """Frequency and time masks on normalised features ``[T, F]`` (0 is the mean)."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         cfg = self.cfg
         if not (cfg.freq_masks and cfg.freq_mask_width) and not (cfg.time_masks and cfg.time_mask_width):
@@ -244,18 +242,9 @@ class Augmenter:
         return x
 
 
-def normalize(x, mode: str):
-    """TensorFlow twin of ``asr.features.normalize`` for one utterance ``[T, F]``."""
-    if mode == "none":
-        return x
-    if mode != "utterance":
-        raise ASRError(f"features.normalize: unknown mode {mode!r} (utterance | none)")
-    return normalize_frames(x, axis=0)
-
-
 def _interpolate(x, positions, axis: int):
     """Read ``x`` at fractional ``positions`` along ``axis`` (0 or 1), linearly; clamped at the ends."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     size = tf.shape(x)[axis]
     positions = tf.clip_by_value(positions, 0.0, tf.cast(size - 1, tf.float32))

@@ -1,61 +1,21 @@
-"""Built-in text grammars that produce normalised training sentences.
+"""The ``commands`` grammar: smart-home commands in the toolkit's normal form.
 
-Every sentence a grammar emits is already in the toolkit's normal form:
-lowercase ``a-z``, apostrophe, single spaces, and numbers always spelled out
-as words. Two grammars are built in:
-
-``digits``
-    TIDIGITS-like strings of 1-7 spoken digits; zero is said as "zero" or "oh".
-``commands``
-    Smart-home commands (lights, timers, volume, thermostat, alarms, media,
-    locks, blinds, fans, weather, codes...) with optional polite openers and
-    closers. About 15% of its sentences are bare digit strings, so a model
-    trained on it also recognises plain digits.
-
-A grammar is a function ``(rng: random.Random) -> str``; :func:`generate_sentences`
-draws from one deterministically for a seed.
+Lights, timers, volume, thermostat, alarms, media, locks, blinds, fans,
+weather, codes and reminders, with optional polite openers and closers. About
+15% of its sentences are bare digit strings, so a model trained on it also
+recognises plain digits. Numbers are spelled by the text normaliser's speller.
 """
 
 from __future__ import annotations
 
-import os
 import random
-from types import MappingProxyType
-from typing import Callable, Mapping
+from typing import Callable
 
-from asr.errors import ConfigError, TextError
+from asr.data.synth.digits import digit_string, digits
+
 # The normaliser's speller, so grammar text and normalised file text spell
 # numbers the same way ("three hundred fifty", no "and").
 from asr.text import number_to_words
-
-# ----------------------------------------------------------------------------
-# digits grammar
-# ----------------------------------------------------------------------------
-
-_DIGIT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def _digit_word(rng: random.Random) -> str:
-    # Zero has two spoken forms in TIDIGITS; draw it as often as any other
-    # digit, then split it evenly between "zero" and "oh".
-    d = rng.randrange(10)
-    if d == 0:
-        return rng.choice(("zero", "oh"))
-    return _DIGIT_WORDS[d - 1]
-
-
-def _digit_string(rng: random.Random, lo: int, hi: int) -> str:
-    return " ".join(_digit_word(rng) for _ in range(rng.randint(lo, hi)))
-
-
-def digits(rng: random.Random) -> str:
-    """One TIDIGITS-like string: 1-7 digits from {zero, oh, one..nine}.
-
-    Args:
-        rng: the random source (consumed).
-    """
-    return _digit_string(rng, 1, 7)
-
 
 # ----------------------------------------------------------------------------
 # commands grammar: slot fillers
@@ -367,7 +327,7 @@ def _weather(rng: random.Random) -> tuple[str, bool]:
 
 
 def _codes(rng: random.Random) -> tuple[str, bool]:
-    code = _digit_string(rng, 4, 6)
+    code = digit_string(rng, 4, 6)
     k = rng.randrange(6)
     if k == 0:
         return f"unlock the {_c(rng, _DOORS)} code {code}", False
@@ -376,10 +336,10 @@ def _codes(rng: random.Random) -> tuple[str, bool]:
     if k == 2:
         return f"{_c(rng, ('disarm', 'arm'))} the alarm {_maybe(rng, 'with')} code {code}".replace("  ", " "), False
     if k == 3:
-        return f"{_c(rng, ('call', 'dial'))} {_digit_string(rng, 7, 10)}", False
+        return f"{_c(rng, ('call', 'dial'))} {digit_string(rng, 7, 10)}", False
     if k == 4:
         return f"set the {_c(rng, ('door', 'gate', 'garage'))} code to {code}", False
-    return f"change to channel {_c(rng, (number_to_words(rng.randint(2, 99)), _digit_string(rng, 1, 3)))}", False
+    return f"change to channel {_c(rng, (number_to_words(rng.randint(2, 99)), digit_string(rng, 1, 3)))}", False
 
 
 def _reminders(rng: random.Random) -> tuple[str, bool]:
@@ -421,68 +381,3 @@ def commands(rng: random.Random) -> str:
     elif r < 0.40:
         closer = _c(rng, _CLOSERS_QUESTION if is_question else _CLOSERS_COMMAND)
     return " ".join(_join(opener, core, closer).split())
-
-
-GRAMMARS: Mapping[str, Callable[[random.Random], str]] = MappingProxyType({
-    "commands": commands,
-    "digits": digits,
-})
-
-
-def generate_sentences(grammar: str, n: int, seed: int) -> list[str]:
-    """Draw ``n`` sentences from a built-in grammar, deterministically for ``seed``.
-
-    Args:
-        grammar: a name in :data:`GRAMMARS` ("commands" or "digits").
-        n: how many sentences (>= 0).
-        seed: the random seed; the same (grammar, n, seed) always gives the same list,
-            and a shorter ``n`` gives a prefix of a longer one.
-
-    Returns:
-        ``n`` normalised sentences (repeats are possible).
-    """
-    if grammar not in GRAMMARS:
-        raise ConfigError(f"grammar: unknown grammar {grammar!r}; choose one of {', '.join(sorted(GRAMMARS))}")
-    if n < 0:
-        raise ConfigError(f"grammar: cannot generate a negative number of sentences ({n})")
-    rng = random.Random(seed)
-    fn = GRAMMARS[grammar]
-    return [fn(rng) for _ in range(n)]
-
-
-def vocabulary(grammar: str, n: int = 20000, seed: int = 0) -> set[str]:
-    """The words a grammar uses, estimated by sampling ``n`` sentences.
-
-    Args:
-        grammar: a name in :data:`GRAMMARS`.
-        n: sentences to sample; rare words may be missed when this is small.
-        seed: the sampling seed.
-    """
-    return {w for s in generate_sentences(grammar, n, seed) for w in s.split()}
-
-
-def read_text_file(path: str | os.PathLike) -> list[str]:
-    """Read sentences from a UTF-8 text file, one a line, skipping blank lines.
-
-    The text is returned as written (only surrounding whitespace is stripped);
-    normalising it is the caller's job.
-
-    Args:
-        path: the text file.
-
-    Returns:
-        The non-blank lines, in file order.
-    """
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise TextError(f"{path}: text file not found") from None
-    except UnicodeDecodeError as exc:
-        raise TextError(f"{path}: text file is not UTF-8 (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise TextError(f"{path}: cannot read text file: {exc.strerror}") from None
-    # Strip a BOM that some editors write, so it does not end up in the first sentence.
-    if lines and lines[0].startswith("\ufeff"):
-        lines[0] = lines[0][1:]
-    return [line.strip() for line in lines if line.strip()]

@@ -1,0 +1,285 @@
+"""The synthetic voices: which exist, which are kept, and which split each belongs to.
+
+Voices
+    An espeak-ng voice is an English accent (``en-us``, ``en-gb-scotland``...)
+    combined with a *variant* that sets the voice quality (``m3``, ``f2``,
+    ``klatt``...); the variant is what makes it sound like a different person.
+    A flite voice is one of its built-in speakers (``kal``, ``kal16``, ``awb``,
+    ``rms``, ``slt``). :func:`make_random_voices` adds espeak-ng speakers with
+    random pitch and formants, for training only.
+
+Held-out splits
+    Dev and test voices are never heard in training. With ``holdout="voice"``
+    whole espeak-ng *variants* are held out (so a test speaker's timbre is new in
+    every accent; the accents themselves are shared), plus one flite speaker for
+    test (``rms``). With ``holdout="engine"`` test is
+    flite only and train/dev are espeak-ng only, so the whole synthesiser is
+    unseen at test time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Sequence
+
+from asr.config import CorpusConfig
+from asr.core.errors import ConfigError
+from asr.data.synth.engines import (
+    ENGINES,
+    FLITE_VOICES,
+    SynthesisError,
+    espeak_data_dir,
+    espeak_languages,
+    espeak_variants,
+    flite_voices,
+    require_engine,
+)
+from asr.data.synth.seeds import derive_seed
+
+SPLITS = ("train", "dev", "test")
+
+# espeak-ng variants kept, by voice gender (used to balance the held-out splits).
+# Chosen by synthesising 25 command words per variant and matching them with
+# MFCC-DTW against plain en-us/en-gb/en-us+f2 templates: these all scored
+# 0.8-0.97 (the plain accents score 0.86-0.93). Left out: whisper, whisperf,
+# croak and grandpa (no voiced frames at all: a held-out split drawing one would
+# be dominated by it), Alicia, zac, kaukovalta, Demonic, shelby, Lee, UniRobot,
+# david, marcelo, norbert, travis, gustave (scored 0.08-0.67: garbled or
+# cartoonish), and near-duplicates (robosoft*, iven*, klatt3/5/6, ...).
+_ESPEAK_VARIANTS_MALE = (
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "klatt", "klatt2", "klatt4",
+    "max", "john", "Mike", "Andy", "edward",
+)
+_ESPEAK_VARIANTS_FEMALE = (
+    "f1", "f2", "f3", "f4", "f5", "steph", "belinda", "Andrea", "anika", "linda",
+    "aunty", "grandma",
+)
+# kal and kal16 are the same speaker (8 kHz and 16 kHz diphone sets), so they
+# must always land in the same split.
+_FLITE_SPEAKER = MappingProxyType({"kal16": "kal"})
+# Fixed flite split: rms (US male) is held out for test. flite has only three
+# clustergen voices (awb, rms, slt); holding out a second one for dev left a
+# single clustergen voice to learn that vocoder from, and test CER on rms at 21 %.
+_FLITE_HOLDOUT = MappingProxyType({"dev": (), "test": ("rms",)})
+# Share of each gender's espeak-ng variants held out for dev, and again for test.
+_HELDOUT_VARIANT_SHARE = 0.15
+
+
+@dataclass(frozen=True, order=True)
+class Voice:
+    """One synthetic voice.
+
+    Attributes:
+        engine: "espeak-ng" or "flite".
+        name: espeak-ng language voice ("en-us", "en-gb-scotland"...) or flite voice
+            ("kal", "kal16", "awb", "rms", "slt").
+        variant: espeak-ng variant ("m3", "f2", "klatt"...) or "" for none (always ""
+            for flite).
+    """
+
+    engine: str
+    name: str
+    variant: str = ""
+    data_path: str = ""  # espeak-ng: a private data folder holding a generated variant
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, e.g. ``"espeak-ng:en-us+f2"`` or ``"flite:slt"``."""
+        suffix = f"+{self.variant}" if self.variant else ""
+        return f"{self.engine}:{self.name}{suffix}"
+
+    @property
+    def holdout_group(self) -> str:
+        """The unit held out between splits: the espeak-ng variant (its voice
+        quality) or the flite speaker (kal and kal16 are one speaker)."""
+        if self.engine == "espeak-ng":
+            return f"espeak-ng+{self.variant or 'default'}"
+        return f"flite:{_FLITE_SPEAKER.get(self.name, self.name)}"
+
+
+def list_voices(engines: Sequence[str] = ENGINES) -> list[Voice]:
+    """List the usable English voices of the given engines.
+
+    espeak-ng: every installed English accent (MBROLA voices excluded) times the
+    curated variants that are installed. flite: its built-in voices except the
+    limited-domain ``awb_time``.
+
+    Args:
+        engines: any of "espeak-ng" and "flite".
+
+    Returns:
+        The voices, sorted (by engine, name, variant).
+    """
+    voices: list[Voice] = []
+    for engine in dict.fromkeys(engines):
+        require_engine(engine)
+        if engine == "espeak-ng":
+            installed = espeak_variants()
+            variants = [v for v in _ESPEAK_VARIANTS_MALE + _ESPEAK_VARIANTS_FEMALE if v == "" or v in installed]
+            voices += [Voice(engine, lang, var) for lang in espeak_languages() for var in variants]
+        else:
+            installed = flite_voices()
+            voices += [Voice(engine, name) for name in FLITE_VOICES if name in installed]
+    if not voices:
+        raise SynthesisError(f"{', '.join(engines)}: no English voices found")
+    return sorted(voices)
+
+
+# ----------------------------------------------------------------------------
+# Random espeak-ng speakers
+# ----------------------------------------------------------------------------
+
+
+def _variant_text(name: str, rng: random.Random) -> str:
+    """An espeak-ng variant file for a random speaker: pitch, formant scaling
+    (a shorter or longer vocal tract), and a little roughness and breath."""
+    female = rng.random() < 0.5
+    base = rng.uniform(150, 230) if female else rng.uniform(75, 135)
+    tract = rng.uniform(1.02, 1.2) if female else rng.uniform(0.88, 1.06)
+    lines = ["language variant", f"name {name}", f"gender {'female' if female else 'male'}", "",
+             f"pitch {base:.0f} {base * rng.uniform(1.3, 1.8):.0f}"]
+    for k in range(9):
+        freq = 100 * tract * rng.uniform(0.95, 1.05)
+        lines.append(f"formant {k} {freq:.0f} {rng.uniform(75, 125):.0f} {rng.uniform(80, 150):.0f}")
+    lines += [f"roughness {rng.randint(0, 4)}", f"consonants {rng.randint(85, 120)}"]
+    if female and rng.random() < 0.5:
+        lines.append("breath 0 " + " ".join(str(rng.randint(0, 3)) for _ in range(7)))
+    return "\n".join(lines) + "\n"
+
+
+def _link_espeak_data(data: Path) -> Path:
+    """Make ``data`` a copy of the installed espeak-ng data folder made of links,
+    with a real ``voices/!v`` folder to add variants to; return that folder."""
+    system = espeak_data_dir()
+    if data.exists():
+        shutil.rmtree(data)
+    variants = data / "voices" / "!v"
+    variants.mkdir(parents=True)
+    for entry in system.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    for entry in (system / "voices").iterdir():
+        if entry.name != "!v":
+            (data / "voices" / entry.name).symlink_to(entry)
+    for entry in (system / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    return variants
+
+
+def make_random_voices(n: int, out_dir: str | os.PathLike, seed: int) -> list[Voice]:
+    """Make ``n`` random espeak-ng speakers, for training only.
+
+    Writes ``out_dir/espeak-ng-data``: links to the installed espeak-ng data plus
+    ``n`` generated variant files. Each voice pairs one of them with an English
+    accent. Deterministic for a seed.
+
+    Args:
+        n: how many voices.
+        out_dir: the corpus folder.
+        seed: seeds the speakers' parameters and accents.
+    """
+    if n <= 0:
+        return []
+    root = Path(out_dir).resolve()
+    variants = _link_espeak_data(root / "espeak-ng-data")
+    rng = random.Random(derive_seed("random_voices", seed))
+    languages = espeak_languages()
+    voices = []
+    for i in range(n):
+        name = f"rand{i:03d}"
+        (variants / name).write_text(_variant_text(name, rng), encoding="utf-8")
+        voices.append(Voice("espeak-ng", rng.choice(languages), name, str(root)))
+    return voices
+
+
+# ----------------------------------------------------------------------------
+# Splits
+# ----------------------------------------------------------------------------
+
+
+def _held_out_variants(present: set[str], seed: int) -> dict[str, set[str]]:
+    """The espeak-ng variants held out for dev and for test: per gender, a
+    seeded shuffle gives 15% (at least one, leaving at least one to train) to each."""
+    rng = random.Random(derive_seed("split_voices", seed))
+    held: dict[str, set[str]] = {"dev": set(), "test": set()}
+    for group in (_ESPEAK_VARIANTS_MALE, _ESPEAK_VARIANTS_FEMALE):
+        names = sorted(v for v in group if v in present)
+        rng.shuffle(names)
+        # Keep at least one variant for training even when few are installed.
+        k = min(max(1, round(_HELDOUT_VARIANT_SHARE * len(names))), (len(names) - 1) // 2)
+        held["dev"].update(names[:k])
+        held["test"].update(names[k:2 * k])
+    return held
+
+
+def _flite_split(voice: Voice, holdout: str) -> str:
+    if holdout == "engine":
+        return "test"
+    if voice.name in _FLITE_HOLDOUT["dev"]:
+        return "dev"
+    if voice.name in _FLITE_HOLDOUT["test"]:
+        return "test"
+    return "train"
+
+
+def split_voices(voices: Sequence[Voice], holdout: str, seed: int) -> dict[str, list[Voice]]:
+    """Assign voices to train/dev/test so no dev or test speaker is in train.
+
+    ``holdout="voice"``: for each gender, a seeded shuffle of the espeak-ng
+    variants gives 15% (at least one) to dev and as many to test, each in every
+    accent; flite's rms goes to test; the rest train.
+    ``holdout="engine"``: the same dev variants, all other espeak-ng voices
+    train, and every flite voice is test.
+
+    Args:
+        voices: from :func:`list_voices`.
+        holdout: "voice" or "engine".
+        seed: seeds the shuffle.
+
+    Returns:
+        ``{"train": [...], "dev": [...], "test": [...]}``, each sorted.
+    """
+    if holdout not in ("voice", "engine"):
+        raise ConfigError(f"holdout: unknown mode {holdout!r}; choose voice or engine")
+    espeak = [v for v in voices if v.engine == "espeak-ng"]
+    flite = [v for v in voices if v.engine == "flite"]
+    if holdout == "engine" and not (espeak and flite):
+        raise ConfigError("holdout: 'engine' needs both espeak-ng and flite voices")
+
+    held = _held_out_variants({v.variant for v in espeak}, seed)
+    splits: dict[str, list[Voice]] = {s: [] for s in SPLITS}
+    for v in espeak:
+        if v.variant in held["dev"]:
+            splits["dev"].append(v)
+        elif v.variant in held["test"] and holdout == "voice":
+            splits["test"].append(v)
+        else:
+            splits["train"].append(v)
+    for v in flite:
+        splits[_flite_split(v, holdout)].append(v)
+    return {s: sorted(vs) for s, vs in splits.items()}
+
+
+def assign_voices(pool: Sequence[Voice], n: int, rng: random.Random,
+                  flite_share: float = CorpusConfig.EVAL_FLITE_SHARE) -> list[Voice]:
+    """Spread ``n`` utterances over ``pool``: round-robin over a shuffle of each
+    engine's voices (so every voice is used before any repeats), flite taking
+    ``flite_share`` of them when both engines are present."""
+    by_engine = {e: [v for v in pool if v.engine == e] for e in ENGINES}
+    by_engine = {e: vs for e, vs in by_engine.items() if vs}
+    counts = {e: n for e in by_engine}
+    if len(by_engine) == 2:
+        counts["flite"] = round(flite_share * n)
+        counts["espeak-ng"] = n - counts["flite"]
+    chosen: list[Voice] = []
+    for engine, vs in by_engine.items():
+        vs = list(vs)
+        rng.shuffle(vs)
+        chosen += [vs[i % len(vs)] for i in range(counts[engine])]
+    rng.shuffle(chosen)
+    return chosen

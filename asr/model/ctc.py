@@ -16,10 +16,14 @@ model into a plain float32 one for inference and export.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import keras
 from keras import layers, ops
 
 from asr.config import FeatureConfig, ModelConfig
+from asr.model.replicas import reducible_across_workers, replica_mean, replica_share
 from asr.text import Tokenizer
 
 PACKAGE = "asr"
@@ -170,6 +174,15 @@ class CTCModel(keras.Model):
     def features(self) -> FeatureConfig:
         return FeatureConfig(**self.feature_config)
 
+    @property
+    def time_reduction(self) -> int:
+        """Feature frames per output frame: the product of the encoder's conv strides,
+        which are saved with its layers, so a loaded model knows its own."""
+        reduction = 1
+        for layer in self.encoder.layers:
+            reduction *= int(getattr(layer, "strides", 1))
+        return reduction
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean CTC loss over the batch, using the true label and output lengths.
 
@@ -177,10 +190,8 @@ class CTCModel(keras.Model):
 
         Under a ``tf.distribute`` strategy ``B`` is this replica's part of the
         global batch, and the result is its share of the global mean
-        (``asr.distribute.replica_mean``): the replicas' gradients are summed.
+        (``asr.model.replicas.replica_mean``): the replicas' gradients are summed.
         """
-        from asr.distribute import replica_mean, replica_share
-
         per_utterance = ctc_loss(y["labels"], y["label_lengths"], y_pred["logits"], y_pred["lengths"])
         loss = replica_mean(per_utterance)
         if self.losses:  # the same on every replica
@@ -189,8 +200,6 @@ class CTCModel(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Keras's step logs (the running loss), shaped so that a multi-worker run can reduce them."""
-        from asr.distribute import reducible_across_workers
-
         return reducible_across_workers(super().compute_metrics(x, y, y_pred, sample_weight))
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -213,7 +222,7 @@ class CTCModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserializing the encoder pops keys from its nested config
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
 
@@ -254,9 +263,9 @@ def tf_ctc_loss(labels, label_lengths, logits, logit_lengths):
     machine: on a GPU, TensorFlow would swap in cuDNN's CTC, which refuses
     label sequences over 256 (a long LibriSpeech utterance has more). A label
     sequence that cannot fit its frames is an error here rather than a huge
-    loss; the data pipeline drops those (``asr.data.min_frames_for``).
+    loss; the data pipeline drops those (``asr.data.splits.min_frames_for``).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     labels = tf.cast(labels, tf.int32)
     real = tf.where(tf.sequence_mask(label_lengths, tf.shape(labels)[1]))
@@ -273,8 +282,6 @@ def build_model(model_cfg: ModelConfig, feature_cfg: FeatureConfig, tokenizer: T
     Args:
         precision: the encoder's dtype policy (see ``build_encoder``); the head is float32.
     """
-    import dataclasses
-
     encoder = build_encoder(model_cfg, feature_cfg.n_mels, precision=precision)
     return CTCModel(encoder, tokenizer.characters, dataclasses.asdict(feature_cfg), tokenizer.repeat_token,
                     name="ctc_asr")

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from asr.decoding import log_softmax
+from asr.decoding.decoders import log_softmax
 from asr.text import Tokenizer
 
 NEG_INF = float("-inf")

@@ -2,7 +2,7 @@
 
 Every strategy is a ``Decoder``: ``decoder(logits [B, T', V], lengths [B]) → list[str]``.
 ``GreedyDecoder`` takes the best path; ``BeamSearchDecoder`` runs a CTC prefix
-beam search, optionally with a word n-gram language model (``asr.lm``) and
+beam search, optionally with a word n-gram language model (``asr.decoding.ngram``) and
 hot-word boosting. ``make_decoder`` picks one from command-line style options.
 """
 
@@ -15,7 +15,8 @@ from typing import Hashable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from asr.errors import DecoderError, TextError
+from asr.core.errors import DecoderError, TextError
+from asr.decoding.ngram import EOS, load_lm
 from asr.text import Tokenizer
 
 LN10 = math.log(10.0)  # LM scores are log10; CTC scores are natural logs
@@ -128,7 +129,7 @@ class BeamSearchDecoder:
     Args:
         tokenizer: ids ↔ characters; blank is id 0 and ``" "`` separates words.
         beam_size: prefixes kept per frame (>= 1).
-        lm: a word LM (``asr.lm.load_lm``), or None.
+        lm: a word LM (``asr.decoding.ngram.load_lm``), or None.
         alpha: LM weight (>= 0).
         beta: word insertion bonus, natural-log units per word.
         hotwords: words to boost (normalised like transcripts; phrases give their words).
@@ -240,8 +241,6 @@ class BeamSearchDecoder:
         key = (state, word)
         found = cache.get(key)
         if found is None:
-            from asr.lm import EOS
-
             logp, next_state = self.lm.score(state, word)
             if word != EOS and word not in self.lm:
                 logp += len(word) * self._spell_log10
@@ -278,8 +277,6 @@ class BeamSearchDecoder:
             words = self._complete(words, words.partial, cache)
         if self.lm is None:
             return words
-        from asr.lm import EOS
-
         return self._complete(words, EOS, cache, is_word=False)
 
 
@@ -296,7 +293,7 @@ def make_decoder(tokenizer: Tokenizer, beam_size: int | None = None, lm=None, al
         tokenizer: the model's tokenizer.
         beam_size: prefixes kept per frame; None: greedy, or the beam search's
             default when an LM or hot words are given.
-        lm: an ARPA or KenLM binary path (``asr.lm.load_lm``), an already loaded
+        lm: an ARPA or KenLM binary path (``asr.decoding.ngram.load_lm``), an already loaded
             model, or None.
         alpha, beta: LM weight and word bonus; only with ``lm``.
         hotwords: words to boost.
@@ -310,8 +307,6 @@ def make_decoder(tokenizer: Tokenizer, beam_size: int | None = None, lm=None, al
     if beam_size is None and lm is None and not hotwords:
         return GreedyDecoder(tokenizer)
     if isinstance(lm, (str, os.PathLike)):
-        from asr.lm import load_lm
-
         lm = load_lm(lm)
     given = {"beam_size": beam_size, "alpha": alpha, "beta": beta, "hotword_weight": hotword_weight}
     return BeamSearchDecoder(tokenizer, lm=lm, hotwords=hotwords, **{k: v for k, v in given.items() if v is not None})

@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import jiwer
 import numpy as np
 
 from asr.config import DataConfig
-from asr.data import load_split
-from asr.errors import ASRError
-from asr.metrics import error_rates, grouped_error_rates, utterance_errors
+from asr.core.errors import ASRError
+from asr.data.splits import load_split
+from asr.evaluation.metrics import error_rates, grouped_error_rates, utterance_errors
+from asr.evaluation.results import EvalResult, GroupRates, LongFormResult, ScoredUtterance
 
 LENGTH_BUCKETS = (2.0, 4.0, 8.0, 16.0)  # seconds: the upper edges of the length buckets
 
@@ -33,25 +35,20 @@ def length_bucket(seconds: float, edges: tuple[float, ...] = LENGTH_BUCKETS) -> 
 
 
 def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | None = None,
-             worst: int = 10, batch_size: int = 32) -> dict:
+             worst: int = 10, batch_size: int = 32) -> EvalResult:
     """Transcribe every usable line of ``manifest`` and score it.
 
     Args:
-        recognizer: an ``asr.inference.Recognizer`` (or ``asr.lite.LiteRecognizer``).
+        recognizer: an ``asr.inference.Recognizer`` (any backend).
         manifest: JSONL manifest.
         data_cfg: limits and feature cache (default: ``DataConfig()`` without cache).
         worst: how many of the worst utterances to list.
         batch_size: utterances per forward pass.
 
     Returns:
-        ``{"wer", "cer", "rtf", "decode_ms_per_utterance", "utterances", "audio_seconds",
-        "skipped", "worst": [{"audio_filepath", "reference", "hypothesis", "wer", "cer"}],
-        "by_length": {bucket: {"wer", "cer", "utterances"}}, "by_speaker": {...}}``
-        (``by_speaker`` from the manifest's ``speaker`` key, empty when it has none);
-        ``rtf`` is wall seconds (features + model + decoding) per audio second
-        (features read from ``data_cfg``'s cache count only the reading; a model
-        with its features in the graph counts reading the audio and its own run);
-        ``decode_ms_per_utterance`` is the decoder's share alone (logits → text).
+        An ``EvalResult`` (``asr.evaluation.results``). Its ``rtf`` counts features
+        read from ``data_cfg``'s cache only as the reading; a backend that makes its
+        own features counts reading the audio and its own run.
     """
     data_cfg = data_cfg or DataConfig(cache_dir=None)
     start = time.perf_counter()
@@ -59,40 +56,45 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
                        log=logging.getLogger("asr").warning)
     if not len(split):
         raise ASRError(f"{manifest}: no usable utterances ({len(split.skipped)} skipped)")
-    inputs = split.features
-    if recognizer.features_in_graph:
-        # A TFLite model computes its log-mels from the samples itself: the librosa
-        # features above only checked the files, so its clock starts at reading them again.
+    if not recognizer.backend.reads_split_features:
+        # this backend makes its own features from the samples: the librosa features above
+        # only checked the files, so its clock starts at reading them again
         start = time.perf_counter()
-        inputs = [recognizer.featurize(utt.audio_filepath) for utt in split.utterances]
+    inputs = recognizer.backend.split_inputs(split, recognizer.featurize)
     logits = recognizer.logits(inputs, batch_size, desc="model")
     decode_start = time.perf_counter()
     hypotheses = recognizer.decode(logits, desc="decoding")
     decode_seconds = time.perf_counter() - decode_start
     elapsed = time.perf_counter() - start
     rates = error_rates(split.texts, hypotheses)
-    rows = []
-    for utt, hyp in zip(split.utterances, hypotheses):
-        errs = utterance_errors(utt.text, hyp)
-        rows.append({"audio_filepath": utt.audio_filepath, "reference": utt.text, "hypothesis": hyp,
-                     "wer": errs["wer"], "cer": errs["cer"]})
-    rows.sort(key=lambda r: (-r["wer"], -r["cer"]))
+    scored = [ScoredUtterance(utt.audio_filepath, utt.text, hyp, **_rates(utterance_errors(utt.text, hyp)))
+              for utt, hyp in zip(split.utterances, hypotheses)]
+    scored.sort(key=lambda r: (-r.wer, -r.cer))
     seconds = split.audio_seconds
     buckets = [length_bucket(utt.duration) for utt in split.utterances]
-    by_length = grouped_error_rates(split.texts, hypotheses, buckets)
+    by_length = _groups(grouped_error_rates(split.texts, hypotheses, buckets))
     speakers = [str(utt.extra.get("speaker", "")) for utt in split.utterances]
-    by_speaker = grouped_error_rates(split.texts, hypotheses, speakers) if any(speakers) else {}
-    return {
-        **rates,
-        "rtf": elapsed / seconds if seconds else 0.0,
-        "decode_ms_per_utterance": 1000 * decode_seconds / len(split),
-        "utterances": len(split),
-        "audio_seconds": seconds,
-        "skipped": len(split.skipped),
-        "worst": [r for r in rows[:worst] if r["wer"] > 0 or r["cer"] > 0],
-        "by_length": {b: by_length[b] for b in map(length_bucket, (0.0, *LENGTH_BUCKETS)) if b in by_length},
-        "by_speaker": dict(sorted(by_speaker.items())),
-    }
+    by_speaker = _groups(grouped_error_rates(split.texts, hypotheses, speakers)) if any(speakers) else {}
+    return EvalResult(
+        wer=rates["wer"],
+        cer=rates["cer"],
+        rtf=elapsed / seconds if seconds else 0.0,
+        decode_ms_per_utterance=1000 * decode_seconds / len(split),
+        utterances=len(split),
+        audio_seconds=seconds,
+        skipped=len(split.skipped),
+        worst=tuple(r for r in scored[:worst] if r.wer > 0 or r.cer > 0),
+        by_length={b: by_length[b] for b in map(length_bucket, (0.0, *LENGTH_BUCKETS)) if b in by_length},
+        by_speaker=dict(sorted(by_speaker.items())),
+    )
+
+
+def _rates(errors: dict) -> dict[str, float]:
+    return {"wer": errors["wer"], "cer": errors["cer"]}
+
+
+def _groups(groups: dict[str, dict]) -> dict[str, GroupRates]:
+    return {name: GroupRates(**rates) for name, rates in groups.items()}
 
 
 def onset_errors(onsets: Sequence[float], references: Sequence[str], words: Sequence) -> list[float | None]:
@@ -108,13 +110,11 @@ def onset_errors(onsets: Sequence[float], references: Sequence[str], words: Sequ
     Args:
         onsets: seconds where each utterance's speech starts.
         references: each utterance's transcript (normalised).
-        words: the recognised words in order (``asr.alignment.Word``).
+        words: the recognised words in order (``asr.decoding.alignment.Word``).
 
     Returns:
         Per utterance, the error in seconds (positive: late) or None.
     """
-    import jiwer
-
     ref_words = " ".join(references).split()
     hyp_words = [w.word for w in words]
     matched: dict[int, int] = {}  # reference word index → recognised word index
@@ -132,22 +132,17 @@ def onset_errors(onsets: Sequence[float], references: Sequence[str], words: Sequ
     return errors
 
 
-def evaluate_long(recognizer, recording: str | os.PathLike, chunk_seconds: float | None = None) -> dict:
+def evaluate_long(recognizer, recording: str | os.PathLike, chunk_seconds: float | None = None) -> LongFormResult:
     """Score long-form transcription on a recording of known utterances
-    (``asr.synth.long_recording``'s ``long.json``).
+    (``asr.data.synth.corpus.long_recording``'s ``long.json``).
 
     Args:
-        recognizer: an ``asr.inference.Recognizer``.
+        recognizer: an ``asr.inference.recognizer.Recognizer``.
         recording: the ``long.json`` describing the recording and its utterances.
         chunk_seconds: as for ``Recognizer.transcribe_long`` (None: its default).
 
     Returns:
-        ``{"duration", "utterances", "chunks", "wer", "cer"`` (long-form),
-        ``"per_utterance_wer", "per_utterance_cer"`` (each utterance's own file,
-        transcribed alone), ``"rtf"`` (long-form wall seconds per audio second),
-        ``"onset_errors"`` (seconds per utterance, None where its first word
-        was not recognised; see ``onset_errors``), ``"onsets_matched",
-        "onset_error_median", "onset_error_max"`` (of the absolute errors)}``.
+        A ``LongFormResult`` (``asr.evaluation.results``).
     """
     info = json.loads(Path(recording).read_text(encoding="utf-8"))
     rows = info["utterances"]
@@ -160,16 +155,17 @@ def evaluate_long(recognizer, recording: str | os.PathLike, chunk_seconds: float
     rates = error_rates([" ".join(references)], [transcript.text])
     errors = onset_errors([row["onset"] for row in rows], references, transcript.words)
     found = np.abs([e for e in errors if e is not None])
-    return {
-        "duration": transcript.duration,
-        "utterances": len(rows),
-        "chunks": len(transcript.chunks),
-        **rates,
-        "per_utterance_wer": one_by_one["wer"],
-        "per_utterance_cer": one_by_one["cer"],
-        "rtf": elapsed / transcript.duration,
-        "onset_errors": errors,
-        "onsets_matched": int(found.size),
-        "onset_error_median": float(np.median(found)) if found.size else None,
-        "onset_error_max": float(found.max()) if found.size else None,
-    }
+    return LongFormResult(
+        duration=transcript.duration,
+        utterances=len(rows),
+        chunks=len(transcript.chunks),
+        wer=rates["wer"],
+        cer=rates["cer"],
+        per_utterance_wer=one_by_one.wer,
+        per_utterance_cer=one_by_one.cer,
+        rtf=elapsed / transcript.duration,
+        onset_errors=tuple(errors),
+        onsets_matched=int(found.size),
+        onset_error_median=float(np.median(found)) if found.size else None,
+        onset_error_max=float(found.max()) if found.size else None,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from asr.alignment import Word
+from asr.decoding.alignment import Word
 
 PAUSE_SECONDS = 0.5
 MAX_CUE_SECONDS = 5.0

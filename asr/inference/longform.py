@@ -3,9 +3,9 @@
 
 A file up to ``chunk_seconds`` long is transcribed whole, giving the text
 ``Recognizer.transcribe`` gives. A longer one is cut at its pauses into chunks
-of at most ``chunk_seconds`` (``asr.vad.plan_chunks``); the chunks go through
+of at most ``chunk_seconds`` (``asr.audio.vad.plan_chunks``); the chunks go through
 the model in batches, each is decoded, its words are aligned to its frames
-(``asr.alignment``) and shifted by the chunk's start, and the texts are joined
+(``asr.decoding.alignment``) and shifted by the chunk's start, and the texts are joined
 with spaces. Stretches without speech between chunks are not transcribed.
 
 Word times are then kept within the speech the energy VAD found in their
@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asr.alignment import Word, align_words, frame_confidence
-from asr.errors import ASRError
-from asr.vad import plan_chunks
+from asr.audio.vad import plan_chunks
+from asr.config import DataConfig
+from asr.core.errors import ASRError
+from asr.decoding.alignment import Word, align_words, frame_confidence
 
 if TYPE_CHECKING:
-    from asr.inference import Recognizer
+    from asr.inference.recognizer import Recognizer
 
-# the longest audio the model was trained on (DataConfig.max_duration); shorter files are not cut
-CHUNK_SECONDS = 20.0
+CHUNK_SECONDS = DataConfig.max_duration  # the longest audio a model is trained on: shorter files are not cut
 MAX_SECONDS = 3600.0  # 230 MB of float32 samples at 16 kHz: longer files are refused from their header
 
 
@@ -92,7 +92,7 @@ def transcribe_long(recognizer: Recognizer, audio: str | os.PathLike | np.ndarra
     rate = recognizer.sample_rate
     duration = samples.size / rate
     chunks = plan_chunks(samples, rate, chunk_seconds)
-    inputs = [recognizer.model_input(samples[c.start:c.end]) for c in chunks]
+    inputs = [recognizer.backend.prepare(samples[c.start:c.end]) for c in chunks]
     many = len(chunks) > batch_size  # a bar only when there is more than one batch to wait for
     logits = recognizer.logits(inputs, batch_size, desc="model" if many else None)
     texts = recognizer.decode(logits, desc="decoding" if many else None)

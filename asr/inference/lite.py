@@ -5,26 +5,26 @@
     >>> model.transcribe("turn_on.wav")
 
 The TFLite graph (``asr export``) takes one utterance's PCM ``[1, N]`` and
-computes the log-mel front end itself, so the recognizer hands it samples, not
-features. Everything else (audio loading and checks, greedy decoding, the file
-loop) is ``asr.inference.Recognizer``'s.
+computes the log-mel front end itself, so its backend hands it samples, not
+features. Everything else (audio loading and checks, decoding, long audio, the
+file loop) is ``asr.inference.recognizer.Recognizer``'s, which composes this
+backend with a decoder.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from asr.config import FeatureConfig, from_dict
-from asr.errors import ASRError, ModelError, first_line
-from asr.inference import Recognizer
-from asr.progress import progress
-from asr.quiet import quiet_stderr
+from asr.core.errors import ASRError, ModelError, first_line
+from asr.core.progress import progress
+from asr.core.quiet import quiet_stderr
+from asr.core.tflite_file import read_model_config
 from asr.text import Tokenizer
-from asr.tflite_file import read_model_config
 
 
 class LiteModel:
@@ -48,7 +48,7 @@ class LiteModel:
         except (KeyError, TypeError, ASRError) as exc:
             raise ModelError(f"{self.path}: unusable asr_config metadata ({exc})") from None
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter  # lazily: only .tflite models need it
         except ImportError:
             raise ModelError(f"{self.path}: running .tflite models needs ai-edge-litert "
                              "(pip install ai-edge-litert)") from None
@@ -64,6 +64,13 @@ class LiteModel:
             raise ModelError(f"{self.path}: expected one input [1, N] and one output")
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
         self._samples = None  # the input length the tensors are allocated for
+        self.time_reduction = int(config.get("time_reduction") or self._measured_time_reduction())
+
+    def _measured_time_reduction(self) -> int:
+        """Feature frames per output frame, for a file exported before the metadata
+        recorded it: 256 feature frames of silence in, ``256 / r`` out."""
+        frames = 256
+        return frames // len(self(np.zeros(self.features.hop_length * (frames - 1), dtype=np.float32)))
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         audio = np.ascontiguousarray(samples, dtype=np.float32)[None]
@@ -78,45 +85,34 @@ class LiteModel:
         return self.interpreter.get_tensor(self._output)[0].copy()
 
 
-class LiteRecognizer(Recognizer):
-    """A ``Recognizer`` on a ``LiteModel``: the same ``transcribe``,
-    ``transcribe_long``, ``transcribe_files`` and ``decode``. The model computes
-    its own log-mels, so ``featurize`` gives the checked samples, its input.
+class LiteBackend:
+    """A ``LiteModel`` as a ``Recognizer``'s acoustic backend (see ``asr.inference.backends``).
+    The graph computes its own log-mels, so its input is the checked samples.
 
     Args:
         model: a ``LiteModel``.
-        decoder, max_duration: as for ``Recognizer``.
     """
 
-    features_in_graph = True
-    _time_reduction: int | None = None
+    def __init__(self, model: LiteModel):
+        self.model = model
+        self.tokenizer: Tokenizer = model.tokenizer
+        self.features: FeatureConfig = model.features
+        self.time_reduction: int = model.time_reduction
+        self.frame_seconds: float = self.features.frame_seconds(self.time_reduction)
 
-    @staticmethod
-    def _make_forward(model):
-        return model
+    reads_split_features = False  # it reads the samples again and makes its own features
 
-    def model_input(self, samples: np.ndarray) -> np.ndarray:
+    def prepare(self, samples: np.ndarray) -> np.ndarray:
         """Checked samples ``[n]`` are the model's input as they are."""
         return samples
 
-    @property
-    def time_reduction(self) -> int:
-        """Feature frames per output frame. The file does not record the model's
-        config, so it is measured once: 256 feature frames in, ``256 / r`` out."""
-        if self._time_reduction is None:
-            frames = 256
-            silence = np.zeros(self.features.hop_length * (frames - 1), dtype=np.float32)
-            self._time_reduction = frames // len(self._forward(silence))
-        return self._time_reduction
+    def split_inputs(self, split, read: Callable[[str], np.ndarray]) -> list[np.ndarray]:
+        """Each utterance's samples, read again with ``read(path)``: the graph makes its own features."""
+        return [read(utt.audio_filepath) for utt in split.utterances]
 
-    def logits(self, features: Sequence[np.ndarray], batch_size: int = 32,
-               desc: str | None = None) -> list[np.ndarray]:
+    def forward(self, inputs: Sequence[np.ndarray], batch_size: int = 32,
+                desc: str | None = None) -> list[np.ndarray]:
         """Per-utterance log-probabilities ``[T'_i, V]`` for samples ``[n_i]``, one
         utterance per invoke (the graph has batch size 1; ``batch_size`` is unused;
-        ``desc`` labels a progress bar, as for ``Recognizer.logits``)."""
-        return [self._forward(samples) for samples in progress(features, desc, total=len(features), unit="utt")]
-
-
-def load_lite(path: str | os.PathLike, num_threads: int | None = None, **kwargs) -> LiteRecognizer:
-    """A ``LiteRecognizer`` for a ``.tflite`` file (``kwargs`` go to ``Recognizer``)."""
-    return LiteRecognizer(LiteModel(path, num_threads), **kwargs)
+        ``desc`` labels a progress bar)."""
+        return [self.model(samples) for samples in progress(inputs, desc, total=len(inputs), unit="utt")]

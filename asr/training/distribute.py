@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from asr.errors import DistributionError, first_line
+from asr.core.errors import DistributionError, first_line
+from asr.model.replicas import TASK_TYPES, replica_context, worker_count
 
 if TYPE_CHECKING:
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     from asr.config import TrainConfig
 
 log = logging.getLogger("asr")
-TASK_TYPES = ("chief", "worker")  # what MultiWorkerMirroredStrategy trains with (no ps, no evaluator)
 
 
 def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
@@ -54,7 +54,7 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
         DistributionError: a named device this machine lacks, or a missing or
             malformed ``TF_CONFIG`` for ``multi_worker``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     if train_cfg.distribution == "none":
         return tf.distribute.get_strategy()
@@ -84,7 +84,7 @@ def mirrored_devices(names: list[str]) -> list[str]:
     Args:
         names: ``train.devices``: e.g. ``["GPU:0", "/gpu:1"]``; empty for all GPUs.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     if not names:
         return [d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
@@ -174,15 +174,6 @@ def task_name(strategy: tf.distribute.Strategy) -> str:
     return f"{resolver.task_type} {resolver.task_id}"
 
 
-def worker_count(strategy: tf.distribute.Strategy) -> int:
-    """Processes training together: the cluster's chief and workers; 1 without a cluster."""
-    resolver = strategy.cluster_resolver
-    if resolver is None or resolver.task_type is None:
-        return 1
-    spec = resolver.cluster_spec()
-    return sum(spec.num_tasks(job) for job in spec.jobs if job in TASK_TYPES)
-
-
 def agree(strategy: tf.distribute.Strategy, values: dict[str, float]) -> dict[str, float]:
     """Each value averaged over the workers, bit-identical on all of them.
 
@@ -194,7 +185,7 @@ def agree(strategy: tf.distribute.Strategy, values: dict[str, float]) -> dict[st
     """
     if worker_count(strategy) < 2:
         return dict(values)
-    import tensorflow as tf
+    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     names = sorted(values)
 
@@ -206,60 +197,6 @@ def agree(strategy: tf.distribute.Strategy, values: dict[str, float]) -> dict[st
     averaged = mean(tf.constant([float(values[k]) for k in names], tf.float64))
     return {name: float(v) for name, v in zip(names, averaged.numpy())}
 
-
-def reducible_across_workers(logs: dict) -> dict:
-    """A training step's logs, each given a leading axis of 1 in a multi-worker run.
-
-    Keras 3 averages each step's logs over the workers with
-    ``strategy.reduce(MEAN, value, axis=0)``, which fails on the scalars its
-    own metrics return (tensorflow/tensorflow#72388); with one axis the mean
-    over workers comes back as a scalar. Elsewhere the logs are left alone.
-    """
-    import tensorflow as tf
-
-    if worker_count(tf.distribute.get_strategy()) < 2:
-        return logs
-    return {name: tf.reshape(value, [1]) if value.shape.rank == 0 else value for name, value in logs.items()}
-
-
-def _replicas():
-    """``(replica context, replicas in sync)``; ``(None, 1)`` outside a distributed step."""
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return None, 1
-    return context, context.num_replicas_in_sync
-
-
-def replica_mean(values):
-    """This replica's share of the mean of ``values [n]`` over the global batch.
-
-    Each replica holds part of the batch, and the gradients of the replicas'
-    results are summed; so each returns its sum over the global count, and the
-    sum over replicas is the mean over the whole batch, however unevenly the batch
-    was split (a replica may hold no utterance at all). On one device it is the
-    plain mean. (Keras's own losses divide the local mean by the replica count
-    instead, which is the same only for even splits.)
-
-    Returns:
-        A float scalar.
-    """
-    import tensorflow as tf
-
-    values = tf.convert_to_tensor(values)
-    count = tf.cast(tf.shape(values)[0], values.dtype)
-    context, _ = _replicas()
-    if context is not None:
-        count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return tf.math.divide_no_nan(tf.reduce_sum(values), count)
-
-
-def replica_share(value):
-    """``value``, the same on every replica (a regularisation loss), divided by the
-    replica count: the replicas' gradients are summed, so together they add it once."""
-    _, replicas = _replicas()
-    return value / replicas
 
 
 @keras.saving.register_keras_serializable(package="asr")
@@ -276,9 +213,9 @@ class ReplicaAdam(keras.optimizers.Adam):
     """
 
     def _clip_gradients(self, grads):
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
-        context, replicas = _replicas()
+        context, replicas = replica_context()
         if context is None or not (self.clipnorm or self.global_clipnorm or self.clipvalue):
             return super()._clip_gradients(grads)
         present = [g for g in grads if g is not None]
@@ -299,10 +236,10 @@ class ReplicaLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
     """
 
     def check_finite(self, grads):
-        import tensorflow as tf
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
         finite = super().check_finite(grads)
-        context, _ = _replicas()
+        context, _ = replica_context()
         if context is None:
             return finite
         failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))

@@ -21,8 +21,10 @@ from typing import Callable
 
 import keras
 
-from asr.data import atomic_path, atomic_write_text
-from asr.errors import ASRError, describe_load_error, first_line
+from asr.core.atomic import atomic_path, atomic_write_text
+from asr.core.errors import ASRError, describe_load_error, first_line
+from asr.model import ctc as _layers  # noqa: F401  (registers the custom layers, for loading checkpoints)
+from asr.training import distribute as _optimizers  # noqa: F401  (registers the optimizers, likewise)
 
 _PAIR = re.compile(r"^epoch-(\d{4,})\.json$")
 
@@ -48,7 +50,7 @@ class RunLock:
         self._file = None
 
     def __enter__(self) -> "RunLock":
-        import fcntl
+        import fcntl  # here: POSIX only, and only a training run takes the lock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
@@ -147,9 +149,6 @@ def _load_checkpoint(path: Path) -> keras.Model:
         raise ASRError("file missing")
     if not zipfile.is_zipfile(path):
         raise ASRError("not a complete .keras archive (truncated or overwritten)")
-    import asr.distribute  # noqa: F401  (registers the optimizers)
-    import asr.model  # noqa: F401  (registers the custom layers)
-
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive

@@ -1,5 +1,5 @@
 import sys
 
-from asr.cli import main
+from asr.cli.main import main
 
 sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``asr`` command: each subcommand parses its arguments and calls one library function."""

@@ -1,0 +1,64 @@
+"""The ``asr`` command line: one module per command (``asr.cli.synth``, ``train``,
+``evaluate``, ``transcribe``, ``lm``, ``export``, ``prepare``, ``bench``), each
+adding its parser and running one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from asr.cli import bench, evaluate, export, lm, prepare, synth, train, transcribe
+from asr.core.errors import ASRError
+from asr.core.quiet import quiet_stderr
+
+COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
+            for module in (synth, train, evaluate, transcribe, lm, export, prepare, bench)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognisers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS.values():
+        module.add_parser(commands)
+    return parser
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up log lines (which no environment
+    variable silences in TF 2.21) sent to /dev/null; errors are re-raised loudly."""
+    if "tensorflow" in sys.modules:
+        return
+    with quiet_stderr():
+        try:
+            import tensorflow as tf  # here: only the commands that need it pay for it
+
+            tf.config.list_physical_devices()  # device probing logs happen here
+        except Exception:
+            pass  # imported again below with stderr back, so the error is seen
+    import tensorflow  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``asr`` console script and ``python -m asr``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter off the terminal
+    args = build_parser().parse_args(argv)
+    command = COMMANDS[args.command]
+    if command.needs_tensorflow(args):
+        import_tensorflow_quietly()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines (one per all-reduce) drown ours
+    try:
+        return command.run(args)
+    except ASRError as exc:
+        print(f"asr: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("asr: interrupted" + (" (continue with --resume)" if args.command == "train" else ""),
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,7 @@
 Exports the model (SavedModel + every TFLite variant) into ``--export-dir``
 unless it is already there, then measures on ``--manifest`` (the test split):
 
-* the in-graph front end against librosa (``asr.features.log_mel``): the TF
+* the in-graph front end against librosa (``asr.features.logmel.log_mel``): the TF
   graph of the SavedModel and the TFLite front end on its own;
 * log-probability parity against the Keras model (max |difference| over every
   real frame and class) and how often the best class agrees;
@@ -36,11 +36,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
 def median_seconds(run, repeats: int) -> float:
     run()  # warm-up: allocation, first-call tracing
     times = []
@@ -55,9 +50,10 @@ def default_variants(model, export_dir: Path, calibration) -> dict[str, Path]:
     """The converter's own dynamic-range and int8 quantization, front end included (not shipped)."""
     import tensorflow as tf
 
-    from asr.export import build_lite_model, lite_metadata, read_architecture
-    from asr.graph_features import FrontEnd
-    from asr.tflite_file import embed_metadata, remove_lstm_cell_clip
+    from asr.core.tflite_file import embed_metadata, remove_lstm_cell_clip
+    from asr.export.architecture import read_architecture
+    from asr.export.tflite import build_lite_model, lite_metadata
+    from asr.features.graph import FrontEnd
 
     lite = build_lite_model(read_architecture(model), FrontEnd.from_config(model.features))
     paths = {}
@@ -72,7 +68,8 @@ def default_variants(model, export_dir: Path, calibration) -> dict[str, Path]:
             data = converter.convert()
             if name == "dynamic-all":
                 data = remove_lstm_cell_clip(data)
-            info = lite_metadata(model.tokenizer, model.features, name, "default converter settings")
+            info = lite_metadata(model.tokenizer, model.features, model.time_reduction, name,
+                                 "default converter settings")
             path.write_bytes(embed_metadata(data, info))
         paths[name] = path
     return paths
@@ -95,13 +92,15 @@ def main() -> int:
 
     import asr
     from asr.config import DataConfig
-    from asr.data import load_split
-    from asr.decoding import GreedyDecoder
-    from asr.export import FRONT_END_LAYER, build_lite_model, calibration_audio, export_model, read_architecture
-    from asr.graph_features import FrontEnd, log_mel_graph
+    from asr.data.splits import load_split
+    from asr.decoding.decoders import GreedyDecoder, log_softmax
+    from asr.evaluation.metrics import error_rates
+    from asr.export.architecture import read_architecture
+    from asr.export.exporter import export_model
+    from asr.export.tflite import FRONT_END_LAYER, build_lite_model, calibration_audio
+    from asr.features.graph import FrontEnd, log_mel_graph
+    from asr.inference.lite import LiteModel
     from asr.inference import resolve_model_path
-    from asr.lite import LiteModel
-    from asr.metrics import error_rates
 
     export_dir = Path(args.export_dir)
     variants = {"float32": "model.tflite", "float16": "model.float16.tflite", "dynamic": "model.dynamic.tflite",

@@ -7,7 +7,7 @@ For each size, a manifest of that many utterances is made from the source's
 audio by hard links under distinct names (``--work``), so every line is a
 separate file with its own feature-cache entry, as in a real corpus of that
 size. A fresh process then builds the default recipe's model and trains it for
-``--steps`` optimizer steps through ``asr.data.training_dataset`` (streamed from
+``--steps`` optimizer steps through ``asr.data.batching.training_dataset`` (streamed from
 the cache, augmentation on), and reports:
 
 * ``peak_rss_mb``: the process's peak resident memory (``ru_maxrss``);
@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def make_manifest(source: Path, size: int, work: Path) -> Path:
     """``size`` manifest lines over hard links of ``source``'s audio, cycling through it."""
-    from asr.data import read_manifest, write_manifest
+    from asr.data.manifest import read_manifest, write_manifest
 
     utterances, _ = read_manifest(source)
     folder = work / f"n{size}"
@@ -67,10 +67,11 @@ def measure(manifest: str, steps: int, in_memory: bool) -> dict:
     import keras
 
     from asr.config import load_config
-    from asr.data import load_split, training_dataset
-    from asr.model import build_model
+    from asr.data.batching import training_dataset
+    from asr.data.splits import load_split
+    from asr.model.ctc import build_model
     from asr.text import Tokenizer
-    from asr.training import _optimizer
+    from asr.training.trainer import _optimizer
 
     cfg = load_config("configs/commands.yaml")
     tokenizer = Tokenizer()
@@ -116,7 +117,7 @@ def main() -> None:
         print(json.dumps(measure(args.child[0], args.steps, args.child[1] == "memory")))
         return
     from asr.config import load_config
-    from asr.data import load_split
+    from asr.data.splits import load_split
     from asr.text import Tokenizer
 
     cfg = load_config("configs/commands.yaml")

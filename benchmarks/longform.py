@@ -3,8 +3,8 @@
     python benchmarks/longform.py --seconds 600 --out-dir /tmp/asr-long > longform.json
 
 Synthesises a recording of at least ``--seconds`` from held-out test voices
-saying commands, with pauses of known length (``asr.synth.long_recording``),
-then reports (``asr.evaluation.evaluate_long``) the long-form WER/CER against
+saying commands, with pauses of known length (``asr.data.synth.long.long_recording``),
+then reports (``asr.evaluation.evaluate.evaluate_long``) the long-form WER/CER against
 the WER/CER of the same utterances transcribed one by one, word-start errors
 against the known speech onsets, and the real-time factor, for each
 ``--chunk-seconds``. Prints one JSON object.
@@ -31,8 +31,8 @@ def main() -> int:
     args = parser.parse_args()
 
     import asr
-    from asr.evaluation import evaluate_long
-    from asr.synth import long_recording
+    from asr.data.synth.long import long_recording
+    from asr.evaluation.evaluate import evaluate_long
 
     recording = os.path.join(args.out_dir, "long.json")
     start = time.perf_counter()
@@ -43,10 +43,10 @@ def main() -> int:
     results = {}
     for chunk in args.chunk_seconds:
         result = evaluate_long(recognizer, recording, chunk_seconds=chunk)
-        print(f"chunk {chunk:g} s: WER {result['wer']:.4f} (one by one {result['per_utterance_wer']:.4f}), "
-              f"onset error median {result['onset_error_median']} max {result['onset_error_max']}, "
-              f"RTF {result['rtf']:.4f}", file=sys.stderr)
-        results[f"{chunk:g}"] = result
+        print(f"chunk {chunk:g} s: WER {result.wer:.4f} (one by one {result.per_utterance_wer:.4f}), "
+              f"onset error median {result.onset_error_median} max {result.onset_error_max}, "
+              f"RTF {result.rtf:.4f}", file=sys.stderr)
+        results[f"{chunk:g}"] = result.to_dict()
     print(json.dumps({"recording": recording, "synth_seconds": synth_seconds, "by_chunk_seconds": results}))
     return 0
 

@@ -8,7 +8,7 @@ Writes benchmarks/results.json and benchmarks/RESULTS.md.
 
 import sys
 
-from asr.cli import main
+from asr.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

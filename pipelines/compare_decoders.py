@@ -36,8 +36,8 @@ def _numbers(kind):
 
 def run(recognizer, manifest, lm, beam_size, alpha, beta, data_cfg=None, tuning=False) -> dict:
     """Evaluate ``recognizer`` on ``manifest`` with one decoder; one result row."""
-    from asr.decoding import make_decoder
-    from asr.evaluation import evaluate
+    from asr.decoding.decoders import make_decoder
+    from asr.evaluation.evaluate import evaluate
 
     name = "greedy" if beam_size is None else ("beam" if lm is None else "beam+lm")
     recognizer.decoder = make_decoder(recognizer.tokenizer, beam_size=beam_size, lm=lm,
@@ -46,7 +46,7 @@ def run(recognizer, manifest, lm, beam_size, alpha, beta, data_cfg=None, tuning=
     return {"manifest": str(manifest), "decoder": name, "beam_size": beam_size,
             "alpha": getattr(recognizer.decoder, "alpha", None) if lm is not None else None,
             "beta": getattr(recognizer.decoder, "beta", None) if lm is not None else None,
-            **{k: result[k] for k in ("wer", "cer", "decode_ms_per_utterance", "rtf", "utterances",
+            **{k: getattr(result, k) for k in ("wer", "cer", "decode_ms_per_utterance", "rtf", "utterances",
                                       "audio_seconds")},
             "tuning": tuning}
 
@@ -64,12 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--tune-manifest", help="pick beam size, alpha and beta on this manifest (dev) first")
     args = parser.parse_args(argv)
 
-    from asr.cli import import_tensorflow_quietly
+    from asr.cli.main import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # TensorFlow's C++ start-up lines off the terminal, as in `asr`
     import asr
     from asr.config import DataConfig
-    from asr.lm import load_lm
+    from asr.decoding.ngram import load_lm
 
     recognizer = asr.load(args.model)
     lm = load_lm(args.lm) if args.lm else None

@@ -6,6 +6,7 @@ with the same settings is reused, a finished or interrupted run is resumed).
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -22,16 +23,16 @@ def main() -> int:
     start = time.perf_counter()
 
     # Heavy imports here, not at the top: feature workers are spawned and re-import this file.
-    from asr.cli import import_tensorflow_quietly
+    from asr.cli.main import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import asr
-    from asr.checkpoints import CheckpointStore
     from asr.config import load_config
-    from asr.data import read_manifest
-    from asr.errors import ASRError
-    from asr.synth import corpus_is_current, make_corpus
-    from asr.training import train
+    from asr.core.errors import ASRError
+    from asr.data.manifest import read_manifest
+    from asr.data.synth.corpus import corpus_is_current, make_corpus
+    from asr.training.checkpoints import CheckpointStore
+    from asr.training.trainer import train
 
     try:
         cfg = load_config(args.config, args.overrides)
@@ -39,15 +40,15 @@ def main() -> int:
             make_corpus(**vars(cfg.corpus))
         run_dir = Path(cfg.resolved_run_dir)
         metrics = train(cfg, resume=bool(CheckpointStore(run_dir / "checkpoints").epochs()))
-        result = metrics["test"]  # train() evaluates the best model on the test split
-        print(json.dumps(result))
-        print(f"test WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
-              f"({result['utterances']} utterances, voices unseen in training)")
+        result = metrics.test  # train() evaluates the best model on the test split
+        print(json.dumps(dataclasses.asdict(result)))
+        print(f"test WER {result.wer:.2%}  CER {result.cer:.2%}  "
+              f"({result.utterances} utterances, voices unseen in training)")
         sample = read_manifest(cfg.manifest("test"))[0][0]
         print(f"sample {sample.audio_filepath}\n  reference:  {sample.text}\n"
               f"  transcript: {asr.load(run_dir).transcribe(sample.audio_filepath)}")
         minutes, seconds = divmod(round(time.perf_counter() - start), 60)
-        print(f"main job: {minutes} min {seconds} s (corpus, training {metrics['train_seconds_this_session']:.0f} s, "
+        print(f"main job: {minutes} min {seconds} s (corpus, training {metrics.train_seconds_this_session:.0f} s, "
               "test evaluation, sample)")
     except ASRError as exc:
         print(f"asr: error: {exc}", file=sys.stderr)

@@ -7,15 +7,15 @@ length zeroed, ``kernel_size // 2`` zeros padded on both sides, a valid strided
 ``nn.LayerNorm`` of its input frames when the model has them (packed sequences, so padding
 never reaches a real frame in either direction), dropout after every layer as
 in Keras, and a linear CTC head. The loss is the mean over the batch of the
-per-utterance CTC negative log-likelihood, blank id 0 (``asr.model.ctc_loss``).
+per-utterance CTC negative log-likelihood, blank id 0 (``asr.model.ctc.ctc_loss``).
 
-Weights come from ``asr.export.read_architecture`` of a Keras ``CTCModel``, so
+Weights come from ``asr.export.architecture.read_architecture`` of a Keras ``CTCModel``, so
 a trained model runs here unchanged: Keras's conv kernel ``[k, in, out]``
 becomes ``[out, in, k]``; an LSTM's kernel ``[in, 4u]``, recurrent kernel
 ``[u, 4u]`` and bias ``[4u]`` (gates i, f, c, o, the order PyTorch uses) become
 ``weight_ih [4u, in]``, ``weight_hh [4u, u]``, ``bias_ih`` and a zero ``bias_hh``.
 
-Importing this module imports torch; ``asr.bench`` imports it only when torch
+Importing this module imports torch; ``asr_bench`` imports it only when torch
 is installed (the ``bench`` extra).
 
 Shapes: B batch, T feature frames, F mel bins, T' encoder frames, V vocabulary
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from asr.errors import ModelError
+from asr.core.errors import ModelError
 
 ACTIVATIONS = {"relu": F.relu, "linear": lambda x: x}
 
@@ -42,7 +42,7 @@ def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class MaskedConv1d(nn.Module):
-    """``asr.model.MaskedConv1D``: ``(x [B, T, C], lengths [B])`` → ``(y [B, T', filters], lengths' [B])``."""
+    """``asr.model.ctc.MaskedConv1D``: ``(x [B, T, C], lengths [B])`` → ``(y [B, T', filters], lengths' [B])``."""
 
     def __init__(self, in_channels: int, filters: int, kernel_size: int, stride: int, activation: str = "relu"):
         super().__init__()
@@ -94,7 +94,7 @@ class TorchCTCModel(nn.Module):
 
     @classmethod
     def from_architecture(cls, arch, dropout: float = 0.0) -> TorchCTCModel:
-        """The model of an ``asr.export.Architecture`` with its weights."""
+        """The model of an ``asr.export.architecture.Architecture`` with its weights."""
         convs = [(c.filters, c.kernel_size, c.strides, c.activation) for c in arch.convs]
         model = cls(arch.n_mels, convs, [s.units for s in arch.lstms], arch.vocab_size, dropout,
                     [s.norm_epsilon if s.norm else None for s in arch.lstms])
@@ -103,7 +103,7 @@ class TorchCTCModel(nn.Module):
 
     @torch.no_grad()
     def load_keras_weights(self, arch) -> None:
-        """Copy the weights of an ``asr.export.Architecture`` (Keras layouts) into this model."""
+        """Copy the weights of an ``asr.export.architecture.Architecture`` (Keras layouts) into this model."""
         def put(param: torch.Tensor, value: np.ndarray) -> None:
             if tuple(param.shape) != value.shape:
                 raise ModelError(f"torch port: weight shape {value.shape} does not fit {tuple(param.shape)}")

@@ -10,14 +10,14 @@ import tracemalloc
 
 import numpy as np
 import soundfile as sf
+from helpers import REPO, sine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.audio import load_audio, read_audio
+from asr.audio.files import load_audio, read_audio
 from asr.config import Config, load_config
-from asr.data import MAX_LINE_BYTES, Utterance, iter_manifest
-from asr.errors import AudioError, ConfigError, ManifestError
-from conftest import REPO, sine
+from asr.core.errors import AudioError, ConfigError, ManifestError
+from asr.data.manifest import MAX_LINE_BYTES, Utterance, iter_manifest
 
 FUZZ = settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -228,8 +228,8 @@ SHIPPED_TFLITE = REPO / "saved_models" / "commands" / "model.tflite"
 @given(cut=st.integers(0, 4096), flips=st.lists(st.tuples(st.integers(0, 4095), st.integers(1, 255)), max_size=12),
        tail=st.binary(max_size=64))
 def test_tflite_metadata_reader_survives_damaged_headers(cut, flips, tail):
-    from asr.errors import ModelError
-    from asr.tflite_file import read_metadata
+    from asr.core.errors import ModelError
+    from asr.core.tflite_file import read_metadata
 
     data = bytearray(SHIPPED_TFLITE.read_bytes())
     for position, mask in flips:  # the tables the reader walks sit near the start
@@ -246,8 +246,8 @@ def test_tflite_metadata_reader_survives_damaged_headers(cut, flips, tail):
 @FUZZ
 @given(data=st.binary(max_size=2048))
 def test_tflite_metadata_reader_refuses_random_bytes(data):
-    from asr.errors import ModelError
-    from asr.tflite_file import read_metadata
+    from asr.core.errors import ModelError
+    from asr.core.tflite_file import read_metadata
 
     try:
         read_metadata(data, source="random.tflite")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import asr.features as features_module
+import asr.features.logmel as features_module
 from asr.config import FeatureConfig
-from asr.errors import ASRError
-from asr.features import compute_features, config_key, log_mel
+from asr.core.errors import ASRError
+from asr.features.logmel import compute_features, config_key, log_mel
 
 SR = 16000
 
@@ -242,7 +242,7 @@ def test_duration_limits_apply_to_cached_features(tmp_path):
 
 
 def test_cache_holds_the_raw_log_mel_and_streams_without_loading(tmp_path):
-    from asr.features import CACHE_KEY, CachedFeatures, frames_for, load_cached, raw_log_mel
+    from asr.features.logmel import CACHE_KEY, CachedFeatures, frames_for, load_cached, raw_log_mel
 
     paths = write_files(tmp_path / "wavs", 2, seconds=0.37)
     cfg = FeatureConfig(n_mels=32)

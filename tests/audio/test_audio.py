@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import check_audio, load_audio, read_audio
-from asr.errors import AudioError
+from asr.audio.files import check_audio, load_audio, read_audio
+from asr.core.errors import AudioError
 
 SR = 16000
 FFMPEG = shutil.which("ffmpeg")
@@ -86,7 +86,7 @@ def test_mp3_is_read(tmp_path):
     assert abs(peak_frequency(audio, SR) - 600.0) <= 3.0
 
 
-@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is needed to make an M4A")
+@pytest.mark.needs_ffmpeg  # to make an M4A
 def test_m4a_is_read_through_the_fallback_decoder(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(str(wav), tone(1.0, 44100, 800.0), 44100, subtype="PCM_16")

@@ -8,10 +8,10 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import N_TEST, copy_run
 
 import asr
-from asr.errors import ModelError
-from conftest import N_TEST, copy_run
+from asr.core.errors import ModelError
 
 
 def wav_paths(corpus, split, n):
@@ -63,7 +63,7 @@ def test_transcribe_json_prints_one_object_per_file(cli, corpus, trained_run, re
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(objects) == 2
     for obj, path in zip(objects, paths):
-        assert set(obj) == {"file", "text", "words"}  # words: timed words (tests/test_longform.py)
+        assert set(obj) == {"file", "text", "words"}  # words: timed words (tests/inference/test_longform.py)
         assert obj["file"] == path
         assert obj["text"] == recognizer.transcribe(path)
 
@@ -97,7 +97,7 @@ def test_evaluate_json(cli, corpus, trained_run, recognizer):
     assert report["rtf"] > 0
     assert report["audio_seconds"] == pytest.approx(sum(r["duration"] for r in corpus.rows["test"]))
     # the same numbers as scoring the Python API's transcripts
-    from asr.metrics import error_rates
+    from asr.evaluation.metrics import error_rates
 
     refs = [r["text"] for r in corpus.rows["test"]]
     hyps = [recognizer.transcribe(str(corpus.dir / r["audio_filepath"])) for r in corpus.rows["test"]]
@@ -152,7 +152,7 @@ def test_api_transcribes_an_8khz_array(corpus, trained_run, tmp_path):
 
 
 def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
-    from asr.errors import AudioError
+    from asr.core.errors import AudioError
 
     recognizer = asr.load(trained_run.run_dir)
     with pytest.raises(AudioError):
@@ -179,11 +179,12 @@ def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
         asr.load(broken.parent)
 
 
+@pytest.mark.needs_espeak
 def test_shipped_default_model_transcribes_without_training(cli, tmp_path):
     """`asr transcribe` with no --model uses saved_models/commands: it must be
     there, within the size budget, and recognise a plain command."""
-    from asr.inference import DEFAULT_MODEL
-    from asr.metrics import error_rates
+    from asr.evaluation.metrics import error_rates
+    from asr.inference.loading import DEFAULT_MODEL
 
     assert (DEFAULT_MODEL / "model.keras").stat().st_size <= 20 * 2**20
     texts = ["turn on the kitchen lights", "set a timer for ten minutes", "four two oh nine"]
@@ -202,7 +203,7 @@ def test_shipped_default_model_transcribes_without_training(cli, tmp_path):
 def test_api_refuses_a_too_long_file_before_decoding_it(recognizer, tmp_path):
     import tracemalloc
 
-    from asr.errors import AudioError
+    from asr.core.errors import AudioError
 
     path = tmp_path / "long.wav"
     seconds = recognizer.max_duration + 10

@@ -1,9 +1,9 @@
-"""Subprocess side of tests/test_distribute.py: each mode runs in a fresh process,
+"""Subprocess side of tests/training/test_distribute.py: each mode runs in a fresh process,
 since logical devices and multi-worker collectives must be set up before
 TensorFlow starts, and writes what it measured to a JSON file.
 
-    python tests/distributed_worker.py mirrored OUT.json OVERRIDES.json
-    TF_CONFIG=... python tests/distributed_worker.py worker OUT.json OVERRIDES.json
+    python tests/training/distributed_worker.py mirrored OUT.json OVERRIDES.json
+    TF_CONFIG=... python tests/training/distributed_worker.py worker OUT.json OVERRIDES.json
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def one_step_weights(strategy, optimizer_class, clipnorm: float) -> list:
     import tensorflow as tf
 
     from asr.config import FeatureConfig, ModelConfig
-    from asr.model import build_model
+    from asr.model.ctc import build_model
     from asr.text import Tokenizer
 
     rng = np.random.default_rng(0)
@@ -54,7 +54,7 @@ def loss_scale_verdicts(strategy) -> dict:
     import keras
     import tensorflow as tf
 
-    from asr.distribute import ReplicaLossScaleOptimizer
+    from asr.training.distribute import ReplicaLossScaleOptimizer
 
     def part():
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -74,9 +74,9 @@ def loss_scale_verdicts(strategy) -> dict:
 
 def train_run(overrides: list[str], run_dir: Path, extra: list[str], resume: bool = False) -> dict:
     from asr.config import load_config
-    from asr.training import train
+    from asr.training.trainer import train
 
-    return train(load_config(None, [*overrides, f"run_dir={run_dir}", *extra]), resume=resume)
+    return train(load_config(None, [*overrides, f"run_dir={run_dir}", *extra]), resume=resume).to_dict()
 
 
 def mirrored(out: Path, overrides: list[str], root: Path) -> dict:
@@ -88,7 +88,7 @@ def mirrored(out: Path, overrides: list[str], root: Path) -> dict:
     import keras
 
     from asr.config import TrainConfig
-    from asr.distribute import ReplicaAdam, make_strategy
+    from asr.training.distribute import ReplicaAdam, make_strategy
 
     strategy = make_strategy(TrainConfig(distribution="mirrored"))
     result = {"replicas": strategy.num_replicas_in_sync}
@@ -132,10 +132,11 @@ def worker(out: Path, overrides: list[str]) -> dict:
     import tensorflow as tf
 
     from asr.config import load_config
-    from asr.data import load_split, training_dataset
-    from asr.distribute import is_chief, make_strategy
+    from asr.data.batching import training_dataset
+    from asr.data.splits import load_split
     from asr.text import Tokenizer
-    from asr.training import train
+    from asr.training.distribute import is_chief, make_strategy
+    from asr.training.trainer import train
 
     cfg = load_config(None, overrides)
     strategy = make_strategy(cfg.train)
@@ -152,7 +153,7 @@ def worker(out: Path, overrides: list[str]) -> dict:
     if result["chief"]:
         plain, one = dataset(), tf.distribute.get_strategy()
         result["single_device"] = [fingerprints(one, plain) for _ in range(2)]
-    result["train"] = train(cfg, strategy=strategy)  # one multi-worker strategy per process
+    result["train"] = train(cfg, strategy=strategy).to_dict()  # one multi-worker strategy per process
     return result
 
 

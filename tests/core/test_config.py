@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 
 from asr.config import Config, ModelConfig, TrainConfig, load_config, save_config, to_dict
-from asr.errors import ConfigError
+from asr.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
 CONFIG_FILES = sorted((REPO / "configs").glob("*.yaml"))
 
 

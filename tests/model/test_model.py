@@ -1,19 +1,18 @@
 """The acoustic model: shapes, padding invariance, CTC loss, .keras round trip, cuDNN eligibility."""
 
 import dataclasses
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import REPO, assert_layer_round_trip
 
 from asr.config import FeatureConfig, ModelConfig, load_config
-from asr.errors import ConfigError
-from asr.model import CTCModel, build_model, ctc_loss
+from asr.core.errors import ConfigError
+from asr.model.ctc import CTCModel, build_model, ctc_loss
 from asr.text import Tokenizer
 
-REPO = Path(__file__).resolve().parent.parent
 N_MELS = 12
 FEATURES = FeatureConfig(n_mels=N_MELS)
 TOKENIZER = Tokenizer()
@@ -74,6 +73,25 @@ def test_output_shapes_and_lengths(models, name):
     assert logits.shape == (len(lengths), expected_length(max(lengths), cfg), TOKENIZER.vocab_size)
     assert out_lengths.tolist() == [expected_length(n, cfg) for n in lengths]
     assert np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_model_knows_its_time_reduction(models, name, tmp_path):
+    """The model's own time reduction is the config's, and survives a save and load."""
+    model = models[name]
+    assert model.time_reduction == CONFIGS[name].time_reduction
+    model.save(tmp_path / "m.keras")
+    assert keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).time_reduction == CONFIGS[name].time_reduction
+    frames = 64
+    _, lengths = forward(model, np.zeros((1, frames, N_MELS)), [frames])
+    assert lengths[0] == -(-frames // model.time_reduction)
+
+
+def test_from_config_leaves_the_config_alone(models):
+    config = models["two-convs"].get_config()
+    before = repr(config)
+    CTCModel.from_config(config)
+    assert repr(config) == before
 
 
 def test_time_reduction_sets_the_first_strides():
@@ -186,7 +204,7 @@ def test_tensorflow_fast_path_matches_keras_ops_ctc_loss_and_its_gradient():
     is what every other backend runs. Same losses and same gradients, padding garbage included."""
     from keras import ops
 
-    from asr.model import tf_ctc_loss
+    from asr.model.ctc import tf_ctc_loss
 
     rng = np.random.default_rng(8)
     logits = tf.constant(rng.standard_normal((4, 30, 9)).astype(np.float32) * 2)
@@ -238,25 +256,22 @@ def test_model_with_a_repeat_token_has_one_more_output_and_keeps_it(tmp_path):
 
 @pytest.mark.parametrize("name", ["two-convs", "no-convs"])
 def test_keras_save_load_round_trip(models, name, tmp_path):
+    """The shared round trip (config, and a .keras file loaded with safe_mode: same
+    logits and lengths), then what a CTCModel carries (model/test_layers.py runs the
+    same round trip over every registered layer)."""
     model = models[name]
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 30, N_MELS)).astype(np.float32)
+    loaded = assert_layer_round_trip(model, {"features": x, "feature_lengths": np.array([30, 17], np.int32)}, tmp_path)
     assert isinstance(loaded, CTCModel)
     assert loaded.characters == model.characters
     assert loaded.feature_config == model.feature_config
     assert loaded.features == FEATURES
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 30, N_MELS)).astype(np.float32)
-    a, a_len = forward(model, x, [30, 17])
-    b, b_len = forward(loaded, x, [30, 17])
-    np.testing.assert_array_equal(a_len, b_len)
-    np.testing.assert_allclose(a, b, atol=1e-6)
     assert len(iter_lstms(loaded)) == len(iter_lstms(model))
 
 
 def test_save_model_for_inference_round_trip(models, tmp_path):
-    from asr.training import save_model
+    from asr.training.trainer import save_model
 
     model = models["three-convs-k3"]
     path = save_model(model, tmp_path / "clean.keras")

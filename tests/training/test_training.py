@@ -8,13 +8,13 @@ import math
 
 import keras
 import pytest
+from helpers import N_TEST, N_TRAIN, TINY_EPOCHS, copy_run
 
 from asr.config import load_config
-from asr.errors import ASRError, ConfigError
-from asr.model import CTCModel
+from asr.core.errors import ASRError, ConfigError
+from asr.model.ctc import CTCModel
 from asr.text import Tokenizer
-from asr.training import train
-from conftest import N_TEST, N_TRAIN, TINY_EPOCHS, copy_run
+from asr.training.trainer import train
 
 STEPS_PER_EPOCH = math.ceil(N_TRAIN / 8)  # batch_size=8 in the tiny recipe
 
@@ -71,25 +71,28 @@ def test_run_directory_is_complete(trained_run):
 
 
 def test_metrics(trained_run):
-    metrics = json.loads((trained_run.run_dir / "metrics.json").read_text())
-    assert metrics == trained_run.metrics
-    assert metrics["epochs_run"] == TINY_EPOCHS
-    assert metrics["dev"]["utterances"] == 8
-    assert metrics["test"]["utterances"] == N_TEST
+    written = json.loads((trained_run.run_dir / "metrics.json").read_text())
+    metrics = trained_run.metrics
+    assert written == metrics.to_dict()
+    assert list(written) == ["dev", "best_epoch", "epochs_run", "train_seconds_this_session", "train_audio_hours",
+                             "replicas", "skipped", "parameters", "test"]  # metrics.json keeps its layout
+    assert metrics.epochs_run == TINY_EPOCHS
+    assert metrics.dev.utterances == 8
+    assert metrics.test.utterances == N_TEST
     for split in ("dev", "test"):
-        assert 0.0 <= metrics[split]["cer"] and 0.0 <= metrics[split]["wer"]
-    assert metrics["parameters"] == keras.saving.load_model(trained_run.run_dir / "model.keras").count_params()
+        assert 0.0 <= getattr(metrics, split).cer and 0.0 <= getattr(metrics, split).wer
+    assert metrics.parameters == keras.saving.load_model(trained_run.run_dir / "model.keras").count_params()
     # the best epoch is the one with the lowest dev WER in the log (first one on ties)
     rows = read_csv(trained_run.run_dir / "logs" / "training.csv")
     wers = [float(r["dev_wer"]) for r in rows]
-    assert metrics["dev"]["wer"] == pytest.approx(min(wers))
-    assert metrics["best_epoch"] == wers.index(min(wers)) + 1
+    assert metrics.dev.wer == pytest.approx(min(wers))
+    assert metrics.best_epoch == wers.index(min(wers)) + 1
 
 
 def test_bad_manifest_lines_are_skipped_and_reported(trained_run):
     # the shared run trains on train_with_bad.jsonl: one line's audio is missing,
     # one line's text is Cyrillic; both are skipped, training still happens
-    assert trained_run.metrics["skipped"] == {"train": 2, "dev": 0}
+    assert trained_run.metrics.skipped == {"train": 2, "dev": 0}
     assert last_state(trained_run.run_dir)["epoch"] == TINY_EPOCHS
 
 
@@ -103,7 +106,7 @@ def test_resume_continues_from_the_saved_epoch(trained_run, tmp_path):
     cfg = load_config(run / "config.yaml", [f"run_dir={run}", f"train.epochs={more}"])
     metrics = train(cfg, resume=True)
 
-    assert metrics["epochs_run"] == more
+    assert metrics.epochs_run == more
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == more
     assert last_state(run)["epoch"] == more
     rows = read_csv(run / "logs" / "training.csv")
@@ -140,7 +143,7 @@ def test_resume_without_a_checkpoint_fails(corpus, tmp_path):
 
 
 def test_learning_curves_read_the_log(trained_run, tmp_path):
-    from asr.plots import plot_learning_curves, read_curves
+    from asr.training.curves import plot_learning_curves, read_curves
 
     rows = read_csv(trained_run.run_dir / "logs" / "training.csv")
     curves = read_curves(trained_run.run_dir / "logs" / "training.csv")

@@ -7,31 +7,27 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers import REPO
 
-from asr.alignment import Word, align_words, forced_align
-from asr.decoding import GreedyDecoder, log_softmax
-from asr.subtitles import group_cues, timestamp, to_srt, to_vtt
+from asr.audio.vad import MARGIN, plan_chunks
+from asr.decoding.alignment import Word, align_words, forced_align
+from asr.decoding.decoders import GreedyDecoder, log_softmax
+from asr.inference.subtitles import group_cues, timestamp, to_srt, to_vtt
 from asr.text import Tokenizer
-from asr.vad import MARGIN, plan_chunks
-from conftest import REPO
 
 RATE = 16000
 SHIPPED_TFLITE = REPO / "saved_models" / "commands" / "model.tflite"
-
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
-
 
 # ----------------------------------------------------------------------------
 # VAD and chunking, on signals whose silences are known
 # ----------------------------------------------------------------------------
 
-def speechlike(seconds: float, level_db: float, rng: np.random.Generator) -> np.ndarray:
+def syllable_noise(seconds: float, level_db: float, rng: np.random.Generator) -> np.ndarray:
     """Noise with a 4 Hz syllable-like envelope that never falls silent, RMS about ``level_db`` dBFS."""
     t = np.arange(int(seconds * RATE)) / RATE
     envelope = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)
@@ -48,8 +44,8 @@ def seconds(chunks):
 
 def test_vad_cuts_at_the_known_silence():
     rng = np.random.default_rng(0)
-    audio = np.concatenate([silence(0.5, rng), speechlike(6.0, -20, rng), silence(0.8, rng),
-                            speechlike(5.0, -20, rng), silence(0.5, rng)])
+    audio = np.concatenate([silence(0.5, rng), syllable_noise(6.0, -20, rng), silence(0.8, rng),
+                            syllable_noise(5.0, -20, rng), silence(0.5, rng)])
     (a, b) = seconds(plan_chunks(audio, RATE, max_seconds=10.0))
     # the cut falls inside the known silence (6.5-7.3 s), each chunk keeping MARGIN of it
     assert 6.5 < a[1] <= 6.9 and 6.9 <= b[0] < 7.3
@@ -62,8 +58,8 @@ def test_vad_cuts_at_the_known_silence():
 
 def test_vad_leaves_short_recordings_whole_and_short_pauses_uncut():
     rng = np.random.default_rng(1)
-    audio = np.concatenate([speechlike(4.0, -20, rng), silence(0.1, rng), speechlike(4.0, -20, rng),
-                            silence(0.8, rng), speechlike(3.0, -20, rng)])
+    audio = np.concatenate([syllable_noise(4.0, -20, rng), silence(0.1, rng), syllable_noise(4.0, -20, rng),
+                            silence(0.8, rng), syllable_noise(3.0, -20, rng)])
     (whole,) = plan_chunks(audio, RATE, max_seconds=20.0)
     assert (whole.start, whole.end) == (0, audio.size)
     chunks = seconds(plan_chunks(audio, RATE, max_seconds=10.0))
@@ -76,7 +72,7 @@ def test_vad_splits_long_speech_at_the_longest_silence_near_the_target():
     pieces, t = [], 0.0
     # pauses all shorter than MIN_SILENCE: 0.1 s at 4 s, 0.2 s at 14 s, 0.25 s at 16 s, 0.15 s at 19 s
     for at, pause in ((4, 0.1), (14, 0.2), (16, 0.25), (19, 0.15), (30, 0.0)):
-        pieces += [speechlike(at - t, -20, rng), silence(pause, rng)]
+        pieces += [syllable_noise(at - t, -20, rng), silence(pause, rng)]
         t = at + pause
     audio = np.concatenate(pieces)
     chunks = seconds(plan_chunks(audio, RATE, max_seconds=20.0))
@@ -87,7 +83,7 @@ def test_vad_splits_long_speech_at_the_longest_silence_near_the_target():
 
 def test_vad_hard_cut_only_without_any_silence():
     rng = np.random.default_rng(3)
-    audio = speechlike(45.0, -20, rng)
+    audio = syllable_noise(45.0, -20, rng)
     chunks = plan_chunks(audio, RATE, max_seconds=20.0)
     assert len(chunks) == 3
     assert chunks[0].start == 0 and chunks[-1].end == audio.size
@@ -104,7 +100,7 @@ def test_vad_threshold_follows_the_level_and_the_noise():
     rng = np.random.default_rng(4)
     pieces, expected = [], []
     for i, (level, noise) in enumerate([(-15, -40)] * 12 + [(-50, -80)] * 12):
-        pieces += [speechlike(4.0, level, rng) + silence(4.0, rng, noise), silence(1.0, rng, noise)]
+        pieces += [syllable_noise(4.0, level, rng) + silence(4.0, rng, noise), silence(1.0, rng, noise)]
         expected.append((5.0 * i, 5.0 * i + 4.0))
     chunks = seconds(plan_chunks(np.concatenate(pieces), RATE, max_seconds=20.0))
     assert len(chunks) == len(expected)
@@ -217,7 +213,7 @@ def test_srt_and_vtt_text():
 # progress bars
 # ----------------------------------------------------------------------------
 
-PROGRESS_SCRIPT = "from asr.progress import progress\nprint(sum(progress(range(50), 'counting')))\n"
+PROGRESS_SCRIPT = "from asr.core.progress import progress\nprint(sum(progress(range(50), 'counting')))\n"
 
 
 def run_progress(stderr_on_terminal: bool) -> tuple[str, str]:
@@ -268,10 +264,8 @@ def test_progress_bar_on_a_terminal_only():
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
-    """About 25 s of held-out test voices with pauses (``asr.synth.long_recording``)."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed")
-    from asr.synth import long_recording
+    """About 25 s of held-out test voices with pauses (``asr.data.synth.long.long_recording``)."""
+    from asr.data.synth.long import long_recording
 
     return long_recording(tmp_path_factory.mktemp("long25"), 25.0, seed=1)
 
@@ -283,8 +277,9 @@ def lite():
     return asr.load(SHIPPED_TFLITE)
 
 
+@pytest.mark.needs_espeak  # the recording
 def test_transcribe_long_api(recording, lite):
-    from asr.errors import AudioError
+    from asr.core.errors import AudioError
 
     path = recording["audio_filepath"]
     with pytest.raises(AudioError, match="too long"):
@@ -302,6 +297,7 @@ def test_transcribe_long_api(recording, lite):
         lite.transcribe_long(path, max_seconds=10.0)
 
 
+@pytest.mark.needs_espeak  # the recording
 def test_cli_srt_and_vtt(cli, recording, tmp_path):
     path = recording["audio_filepath"]
     srt = cli("transcribe", "--model", SHIPPED_TFLITE, "--format", "srt", path)
@@ -339,6 +335,7 @@ def test_cli_refuses_bad_lengths_in_one_line(cli, tmp_path):
         assert result.stderr.startswith(f"asr: error: {reason}") and len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.needs_espeak  # the recording
 def test_cli_json_words_and_plot(cli, recording, tmp_path):
     path = recording["audio_filepath"]
     short = recording["utterances"][0]["audio_filepath"]
@@ -366,7 +363,8 @@ def test_cli_json_words_and_plot(cli, recording, tmp_path):
 # acceptance: a 10-minute recording with the shipped model
 # ----------------------------------------------------------------------------
 
-@needs_espeak
+@pytest.mark.slow
+@pytest.mark.needs_espeak
 def test_ten_minute_recording_matches_one_by_one_wer_and_onsets(tmp_path):
     """223 held-out-voice commands with 0.5-1.2 s pauses (``long_recording``):
     long-form WER within 2 points of the same utterances transcribed one by
@@ -374,12 +372,12 @@ def test_ten_minute_recording_matches_one_by_one_wer_and_onsets(tmp_path):
     the utterance's known speech onset (``evaluate_long`` says how words are
     matched)."""
     import asr
-    from asr.evaluation import evaluate_long
-    from asr.synth import long_recording
+    from asr.data.synth.long import long_recording
+    from asr.evaluation.evaluate import evaluate_long
 
     long_recording(tmp_path, 600.0, seed=0)
     result = evaluate_long(asr.load(), tmp_path / "long.json")
-    assert result["duration"] >= 600.0
-    assert result["wer"] <= result["per_utterance_wer"] + 0.02, result
-    assert result["onsets_matched"] >= 0.8 * result["utterances"]
-    assert result["onset_error_max"] <= 0.15, result
+    assert result.duration >= 600.0
+    assert result.wer <= result.per_utterance_wer + 0.02, result
+    assert result.onsets_matched >= 0.8 * result.utterances
+    assert result.onset_error_max <= 0.15, result

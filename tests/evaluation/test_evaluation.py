@@ -3,31 +3,31 @@
 import json
 
 import pytest
+from helpers import N_TEST
 
-from asr.errors import ASRError
-from asr.evaluation import evaluate
-from asr.metrics import error_rates
-from conftest import N_TEST
+from asr.core.errors import ASRError
+from asr.evaluation.evaluate import evaluate
+from asr.evaluation.metrics import error_rates
 
 
 def test_evaluate_scores_the_recognizers_transcripts(corpus, recognizer):
     report = evaluate(recognizer, corpus.test, worst=3)
-    assert report["utterances"] == N_TEST
-    assert report["skipped"] == 0
-    assert report["audio_seconds"] == pytest.approx(sum(r["duration"] for r in corpus.rows["test"]))
-    assert report["rtf"] > 0
+    assert report.utterances == N_TEST
+    assert report.skipped == 0
+    assert report.audio_seconds == pytest.approx(sum(r["duration"] for r in corpus.rows["test"]))
+    assert report.rtf > 0
     refs = [r["text"] for r in corpus.rows["test"]]
     hyps = {str(corpus.dir / r["audio_filepath"]): recognizer.transcribe(str(corpus.dir / r["audio_filepath"]))
             for r in corpus.rows["test"]}
     expected = error_rates(refs, list(hyps.values()))
-    assert report["wer"] == pytest.approx(expected["wer"])
-    assert report["cer"] == pytest.approx(expected["cer"])
-    worst = report["worst"]
+    assert report.wer == pytest.approx(expected["wer"])
+    assert report.cer == pytest.approx(expected["cer"])
+    worst = report.worst
     assert len(worst) <= 3
-    assert [(-w["wer"], -w["cer"]) for w in worst] == sorted((-w["wer"], -w["cer"]) for w in worst)
+    assert [(-w.wer, -w.cer) for w in worst] == sorted((-w.wer, -w.cer) for w in worst)
     for row in worst:
-        assert row["hypothesis"] == hyps[row["audio_filepath"]]
-        assert row["wer"] > 0 or row["cer"] > 0
+        assert row.hypothesis == hyps[row.audio_filepath]
+        assert row.wer > 0 or row.cer > 0
 
 
 def test_evaluate_skips_bad_lines(corpus, recognizer, tmp_path):
@@ -38,8 +38,8 @@ def test_evaluate_skips_bad_lines(corpus, recognizer, tmp_path):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     report = evaluate(recognizer, manifest)
-    assert report["utterances"] == 3
-    assert report["skipped"] == 2
+    assert report.utterances == 3
+    assert report.skipped == 2
 
 
 def test_evaluate_refuses_a_manifest_with_nothing_usable(recognizer, tmp_path):
@@ -51,33 +51,33 @@ def test_evaluate_refuses_a_manifest_with_nothing_usable(recognizer, tmp_path):
 
 
 def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp_path):
-    from asr.evaluation import length_bucket
+    from asr.evaluation.evaluate import length_bucket
 
     rows = [{**row, "speaker": row["voice"]} for row in corpus.rows["test"]]
     manifest = tmp_path / "with_speakers.jsonl"
     manifest.write_text("".join(json.dumps({**r, "audio_filepath": str(corpus.dir / r["audio_filepath"])}) + "\n"
                                 for r in rows))
     report = evaluate(recognizer, manifest, worst=len(rows))
-    by_speaker = report["by_speaker"]
+    by_speaker = report.by_speaker
     assert set(by_speaker) == {r["voice"] for r in rows}
-    assert sum(g["utterances"] for g in by_speaker.values()) == report["utterances"]
-    hyps = {r["audio_filepath"]: r["hypothesis"] for r in report["worst"]}
+    assert sum(g.utterances for g in by_speaker.values()) == report.utterances
+    hyps = {r.audio_filepath: r.hypothesis for r in report.worst}
     for voice, group in by_speaker.items():  # each group scored on its own utterances only
         members = [r for r in rows if r["voice"] == voice]
         refs = [" ".join(r["text"].split()) for r in members]
         hyp = [hyps.get(str((corpus.dir / r["audio_filepath"]).resolve()), " ".join(r["text"].split()))
                for r in members]
-        assert group["wer"] == pytest.approx(error_rates(refs, hyp)["wer"])
-    by_length = report["by_length"]
-    assert sum(g["utterances"] for g in by_length.values()) == report["utterances"]
+        assert group.wer == pytest.approx(error_rates(refs, hyp)["wer"])
+    by_length = report.by_length
+    assert sum(g.utterances for g in by_length.values()) == report.utterances
     assert set(by_length) == {length_bucket(r["duration"]) for r in rows}
     # without speaker keys there is no per-speaker table
-    assert evaluate(recognizer, corpus.test)["by_speaker"] == {}
+    assert evaluate(recognizer, corpus.test).by_speaker == {}
 
 
 @pytest.mark.parametrize("seconds, bucket", [(0.5, "0-2 s"), (2.0, "2-4 s"), (7.9, "4-8 s"), (15.0, "8-16 s"),
                                              (30.0, ">16 s")])
 def test_length_buckets(seconds, bucket):
-    from asr.evaluation import length_bucket
+    from asr.evaluation.evaluate import length_bucket
 
     assert length_bucket(seconds) == bucket

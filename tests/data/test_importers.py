@@ -12,14 +12,26 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from helpers import REPO, write_sine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.data import MAX_LINE_BYTES
-from asr.errors import ASRError, ManifestError
-from asr.importers import (DUPLICATE, EMPTY, MALFORMED, MISSING, NO_AUDIO_ENTRY, NO_DECODER, NO_TRANSCRIPT,
-                           OUT_OF_VOCABULARY, PIPED, SEGMENTED, UNREADABLE, prepare)
-from conftest import REPO, write_sine
+from asr.core.errors import ASRError, ManifestError
+from asr.data.importers import (
+    DUPLICATE,
+    EMPTY,
+    MALFORMED,
+    MISSING,
+    NO_AUDIO_ENTRY,
+    NO_DECODER,
+    NO_TRANSCRIPT,
+    OUT_OF_VOCABULARY,
+    PIPED,
+    SEGMENTED,
+    UNREADABLE,
+    prepare,
+)
+from asr.data.manifest import MAX_LINE_BYTES
 
 NOT_UTF8 = "not UTF-8 text"
 GARBAGE = b"this is not audio, only text pretending to be a sound file\n" * 4
@@ -194,7 +206,7 @@ def test_commonvoice_reads_columns_by_name_and_one_manifest_per_split(tmp_path):
         prepare("commonvoice", root, tmp_path / "out3", split="validated")
 
 
-@pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile cannot write MP3")
+@pytest.mark.needs_mp3
 def test_commonvoice_mp3_clips(tmp_path):
     root = tmp_path / "cv"
     audio = write_commonvoice(root, suffix=".mp3")
@@ -222,9 +234,9 @@ def make_m4a(path: Path, seconds: float) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+@pytest.mark.needs_ffmpeg
 def test_audio_soundfile_cannot_read_is_decoded_with_ffmpeg(tmp_path):
-    from asr.audio import load_audio
+    from asr.audio.files import load_audio
 
     root = tmp_path / "cv"
     clip = make_m4a(root / "clips" / "x.m4a", 0.8)
@@ -460,6 +472,7 @@ def peak_memory(kind: str, src: Path, out: Path, runs: int = 2) -> tuple[int, in
     return result.kept, min(peaks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["deepspeech", "kaldi"])
 def test_memory_stays_bounded_whatever_the_source_length(tmp_path, kind):
     wav = tone(tmp_path / "a.wav", 0.3)
@@ -502,7 +515,7 @@ def test_cli_fails_when_nothing_is_kept_and_never_imports_tensorflow(tmp_path):
     (root / "wavs").mkdir(parents=True)
     (root / "metadata.csv").write_text("LJ1|gone|gone\n", encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    script = ("import sys\nfrom asr.cli import main\nrc = main(['prepare', 'ljspeech', sys.argv[1], '--out', "
+    script = ("import sys\nfrom asr.cli.main import main\nrc = main(['prepare', 'ljspeech', sys.argv[1], '--out', "
               "sys.argv[2]])\nprint('loaded:', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
               "sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", script, str(root), str(tmp_path / "out")], capture_output=True,

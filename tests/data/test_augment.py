@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from asr.augment import Augmenter, fastest_feasible_speed, sped_frames, speed_source_bins
 from asr.config import AugmentConfig, FeatureConfig
-from asr.errors import ConfigError
-from asr.features import normalize, raw_log_mel
+from asr.core.errors import ConfigError
+from asr.data.augment import Augmenter, fastest_feasible_speed, sped_frames, speed_source_bins
+from asr.features.logmel import normalize, raw_log_mel
 
 SR = 16000
 OFF = dict(mel_warp=0.0, freq_masks=0, time_masks=0)  # every augmentation off unless a test turns it on
@@ -155,7 +155,7 @@ def test_tensorflow_io_masks_zero_bands_within_the_limits():
 
 
 def test_tensorflow_io_is_imported_without_its_loader_warnings():
-    code = ("import tensorflow as tf; from asr.augment import spec_augment_ops; "
+    code = ("import tensorflow as tf; from asr.data.augment import spec_augment_ops; "
             "ops = spec_augment_ops(); print(float(tf.reduce_sum(ops.freq_mask(tf.ones([4, 8]), param=1))))")
     proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

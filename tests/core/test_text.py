@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from asr.errors import TextError
+from asr.core.errors import TextError
 from asr.text import BLANK, DEFAULT_CHARACTERS, REPEAT, Tokenizer, normalize_text, number_to_words
 
 # ----------------------------------------------------------------------------

@@ -15,12 +15,12 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from helpers import N_TRAIN, REPO, TINY_EPOCHS, copy_run, tiny_overrides
 
-from asr.checkpoints import CheckpointStore, RunLock
 from asr.config import load_config
-from asr.errors import ASRError, ModelError
-from asr.training import train
-from conftest import N_TRAIN, REPO, TINY_EPOCHS, copy_run, tiny_overrides
+from asr.core.errors import ASRError, ModelError
+from asr.training.checkpoints import CheckpointStore, RunLock
+from asr.training.trainer import train
 
 STEPS_PER_EPOCH = math.ceil(N_TRAIN / 8)
 
@@ -97,7 +97,7 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(trained_run, tmp_pa
         metrics = train(cfg, resume=True)
     assert f"checkpoint {newest} is unusable" in caplog.text
     assert f"resuming after epoch {TINY_EPOCHS - 1} " in caplog.text
-    assert metrics["epochs_run"] == TINY_EPOCHS + 1
+    assert metrics.epochs_run == TINY_EPOCHS + 1
     model, state = store.load_latest()
     assert state["epoch"] == TINY_EPOCHS + 1
     # resumed after epoch N-1 and trained two more epochs: the step count says so
@@ -115,15 +115,15 @@ def test_no_usable_checkpoint_is_a_clear_error(trained_run, tmp_path):
 
 
 def test_a_nan_loss_stops_training_and_names_the_batch(corpus, tmp_path, monkeypatch):
-    import asr.training
+    import asr.training.trainer
 
-    real_load_split = asr.training.load_split
+    real_load_split = asr.training.trainer.load_split
     poisoned = {}
 
     def load_split_with_a_nan(manifest, *args, **kwargs):
         split = real_load_split(manifest, *args, **kwargs)
         if not poisoned:  # the training split streams from the cache: spoil one entry there
-            from asr.features import CACHE_KEY, load_cached
+            from asr.features.logmel import CACHE_KEY, load_cached
 
             entry = split.features[5].path
             raw = load_cached(entry)
@@ -132,7 +132,7 @@ def test_a_nan_loss_stops_training_and_names_the_batch(corpus, tmp_path, monkeyp
             poisoned["file"] = split.utterances[5].audio_filepath
         return split
 
-    monkeypatch.setattr(asr.training, "load_split", load_split_with_a_nan)
+    monkeypatch.setattr(asr.training.trainer, "load_split", load_split_with_a_nan)
     run = tmp_path / "nan"
     cfg = load_config(None, tiny_overrides(corpus, run, extra=[f"data.cache_dir={tmp_path / 'cache'}"]))  # own cache
     with pytest.raises(ASRError, match="loss became nan") as info:
@@ -156,7 +156,7 @@ def test_a_second_training_in_the_same_run_dir_refuses(corpus, tmp_path):
 
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from asr.checkpoints import RunLock\n"
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from asr.training.checkpoints import RunLock\n"
             "with RunLock(sys.argv[2]):\n    print('held', flush=True); time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(REPO), str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"

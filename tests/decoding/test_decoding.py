@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from asr.decoding import BeamSearchDecoder, GreedyDecoder, greedy_ids, ids_to_text, log_softmax
-from asr.metrics import error_rates, utterance_errors
+from asr.decoding.decoders import BeamSearchDecoder, GreedyDecoder, greedy_ids, ids_to_text, log_softmax
+from asr.evaluation.metrics import error_rates, utterance_errors
 from asr.text import Tokenizer
 
 V = 6

@@ -18,14 +18,20 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import REPO, TINY_MODEL
 
-from asr import bench
 from asr.config import FeatureConfig
-from asr.errors import ASRError
-from asr.export import Architecture, BiLSTMSpec, ConvSpec
-from conftest import REPO, TINY_MODEL
-
-MEASURED, SKIPPED, FAILED = bench.MEASURED, bench.SKIPPED, bench.FAILED
+from asr.core.errors import ASRError
+from asr.export.architecture import Architecture, BiLSTMSpec, ConvSpec
+from asr_bench.cpu import machine_info, read_cpuinfo, single_core_peak, usable_cores, used_peak
+from asr_bench.flops import count_flops
+from asr_bench.goals import GOALS, evaluate_goals
+from asr_bench.options import BenchOptions
+from asr_bench.report import RESULTS_JSON, RESULTS_MD, render_markdown
+from asr_bench.rows import FAILED, MEASURED, ROWS, SKIPPED, make_row
+from asr_bench.runner import run_bench
+from asr_bench.runtimes import rtf_onnxruntime, rtf_torch
+from asr_bench.torch_train import torch_trainer
 
 
 def importable(name: str) -> bool:
@@ -50,20 +56,20 @@ def zeros_architecture() -> Architecture:
 
 def test_count_flops_matches_a_hand_computation():
     features = FeatureConfig(n_mels=4)  # 16 kHz, n_fft 400, hop 160
-    flops = bench.count_flops(zeros_architecture(), features, seconds=1.0)
+    flops = count_flops(zeros_architecture(), features, seconds=1.0)
     # 16000 samples: 1 + 16000 // 160 = 101 frames; conv0: (101 + 2 - 3) // 2 + 1 = 51; conv1: (51 + 4 - 5) + 1 = 51
-    assert flops["frames"] == 101 and flops["encoder_frames"] == 51
-    assert flops["layers"] == {
+    assert flops.frames == 101 and flops.encoder_frames == 51
+    assert flops.layers == {
         "conv0": 2 * 3 * 4 * 6 * 51,  # 7,344
         "conv1": 2 * 5 * 6 * 6 * 51,  # 18,360
         "bilstm0": 2 * 51 * (2 * 4 * (6 + 5) * 5 + 17 * 5),  # 2 directions × 51 steps × 525 = 53,550
         "ctc_head": 2 * 10 * 7 * 51,  # 7,140
     }
-    assert flops["model"] == 7344 + 18360 + 53550 + 7140 == 86394
+    assert flops.model == 7344 + 18360 + 53550 + 7140 == 86394
     # per frame: DFT 4·400·201 = 321,600, power 603, mel 2·201·4 = 1,608, log 4
-    assert flops["front_end"] == 101 * 323815
-    half = bench.count_flops(zeros_architecture(), features, seconds=0.5)
-    assert half["frames"] == 51 and half["model_per_audio_second"] == half["model"] / 0.5
+    assert flops.front_end == 101 * 323815
+    half = count_flops(zeros_architecture(), features, seconds=0.5)
+    assert half.frames == 51 and half.model_per_audio_second == half.model / 0.5
 
 
 CPUINFO = """processor\t: 0
@@ -87,65 +93,65 @@ vendor_id\t: ignored
     ("GenuineIntel", 6, "sse4_2", 1000.0, None, 1.0 * 2 * 4 * 2),
 ])
 def test_single_core_peak(vendor, family, flags, mhz, max_mhz, expected):
-    cpu = bench.read_cpuinfo(CPUINFO.format(vendor=vendor, family=family, flags=flags, mhz=mhz))
-    assert cpu["model_name"] == "Test CPU" and cpu["vendor"] == vendor and cpu["family"] == family
-    peak = bench.single_core_peak(cpu, max_mhz)
-    assert peak["gflops"] == pytest.approx(expected)
-    assert peak["fma_units"] == 2 and "assumed" in peak["how"]
-    assert bench.single_core_peak(cpu, max_mhz, given_mhz=1000.0)["gflops"] == pytest.approx(
+    cpu = read_cpuinfo(CPUINFO.format(vendor=vendor, family=family, flags=flags, mhz=mhz))
+    assert cpu.model_name == "Test CPU" and cpu.vendor == vendor and cpu.family == family
+    peak = single_core_peak(cpu, max_mhz)
+    assert peak.gflops == pytest.approx(expected)
+    assert peak.fma_units == 2 and "assumed" in peak.how
+    assert single_core_peak(cpu, max_mhz, given_mhz=1000.0).gflops == pytest.approx(
         expected / (max_mhz or mhz) * 1000.0)
 
 
 def fake_results(rows: list[dict], peak: float | None = 100.0) -> dict:
     """A results dict around ``rows``, as ``run_bench`` assembles it."""
-    machine = bench.machine_info()
+    machine = machine_info()
     machine["peak"]["gflops"] = peak
     for row in rows:
         row["machine"] = machine["label"]
     return {"format": 1, "written": "2026-01-01T00:00:00+00:00", "seconds": 1.0,
             "load_average": {"start": 0.0, "end": 0.0},
-            "settings": dataclasses.asdict(bench.BenchOptions().resolved()), "machine": machine, "flops": None,
-            "rows": rows, "goals": bench.evaluate_goals(rows, peak)}
+            "settings": dataclasses.asdict(BenchOptions().resolved()), "machine": machine, "flops": None,
+            "rows": rows, "goals": evaluate_goals(rows, peak)}
 
 
 def test_goals_ratios_and_statuses():
     unit = "x"
-    rows = [bench.make_row("train.keras", MEASURED, 2, unit, [90.0, 100.0, 110.0]),
-            bench.make_row("train.torch", MEASURED, 2, unit, [200.0]),
-            bench.make_row("rtf.keras", MEASURED, 1, unit, [0.004]),
-            bench.make_row("rtf.tflite_float32", MEASURED, 1, unit, [0.001]),
-            bench.make_row("rtf.onnxruntime", FAILED, 1, unit, reason="tf2onnx: boom"),
-            bench.make_row("gflops.tflite_float32", MEASURED, 1, unit, [30.0, 50.0])]
-    goals = {g["id"]: g for g in bench.evaluate_goals(rows, peak_gflops=100.0)}
+    rows = [make_row("train.keras", MEASURED, 2, unit, [90.0, 100.0, 110.0]),
+            make_row("train.torch", MEASURED, 2, unit, [200.0]),
+            make_row("rtf.keras", MEASURED, 1, unit, [0.004]),
+            make_row("rtf.tflite_float32", MEASURED, 1, unit, [0.001]),
+            make_row("rtf.onnxruntime", FAILED, 1, unit, reason="tf2onnx: boom"),
+            make_row("gflops.tflite_float32", MEASURED, 1, unit, [30.0, 50.0])]
+    goals = {g["id"]: g for g in evaluate_goals(rows, peak_gflops=100.0)}
     assert goals["training"]["status"] == "missed" and goals["training"]["ratio"] == pytest.approx(0.5)
     assert goals["tflite_vs_keras"]["status"] == "met" and goals["tflite_vs_keras"]["ratio"] == pytest.approx(4.0)
     assert goals["tflite_vs_onnx"]["status"] == "unknown" and "rtf.onnxruntime" in goals["tflite_vs_onnx"]["why"]
     assert goals["peak"]["status"] == "met" and goals["peak"]["ratio"] == pytest.approx(0.40)
-    assert bench.evaluate_goals(rows, peak_gflops=None)[3]["status"] == "unknown"
+    assert evaluate_goals(rows, peak_gflops=None)[3]["status"] == "unknown"
     assert rows[0]["median"] == 100.0 and rows[0]["min"] == 90.0 and rows[0]["max"] == 110.0
     assert (rows[0]["q1"], rows[0]["q3"]) == (95.0, 105.0)
 
 
 def test_used_peak_is_never_below_a_measured_matmul():
     peak = {"gflops": 83.0}
-    assert bench.used_peak(peak, 99.5) == 99.5 and peak["matmul_gflops_one_thread"] == 99.5
-    assert bench.used_peak({"gflops": 83.0}, 50.0) == 83.0
-    assert bench.used_peak({"gflops": None}, 50.0) == 50.0
-    assert bench.used_peak({"gflops": None}, None) is None
+    assert used_peak(peak, 99.5) == 99.5 and peak["matmul_gflops_one_thread"] == 99.5
+    assert used_peak({"gflops": 83.0}, 50.0) == 83.0
+    assert used_peak({"gflops": None}, 50.0) == 50.0
+    assert used_peak({"gflops": None}, None) is None
 
 
 def test_missing_dependencies_give_skipped_rows(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
-    torch_row = bench.rtf_torch(arch=None, clip=None, repeats=1)
-    onnx_row = bench.rtf_onnxruntime(model=None, clip=None, repeats=1)
-    trainer = bench.torch_trainer(None, None, None)
+    torch_row = rtf_torch(arch=None, clip=None, repeats=1)
+    onnx_row = rtf_onnxruntime(model=None, clip=None, repeats=1)
+    trainer = torch_trainer(None, None, None)
     assert torch_row["status"] == SKIPPED and torch_row["reason"].startswith("torch not installed")
     assert onnx_row["status"] == SKIPPED and onnx_row["reason"].startswith("onnxruntime not installed")
     assert trainer == torch_row["reason"]
-    train_row = bench.make_row("train.torch", SKIPPED, 2, reason=trainer)
-    text = bench.render_markdown(fake_results([train_row, torch_row, onnx_row]))
+    train_row = make_row("train.torch", SKIPPED, 2, reason=trainer)
+    text = render_markdown(fake_results([train_row, torch_row, onnx_row]))
     assert text.count("**skipped**: torch not installed (pip install 'asr[bench]')") == 2
     assert "**skipped**: onnxruntime not installed" in text
     # goals that need a skipped row are unknown, never met
@@ -154,19 +160,20 @@ def test_missing_dependencies_give_skipped_rows(monkeypatch):
 
 def test_options_are_checked_in_one_line(cli, tmp_path):
     with pytest.raises(ASRError, match="repeats must be at least 1"):
-        bench.run_bench(tmp_path, repeats=0)
+        run_bench(tmp_path, repeats=0)
     result = cli("bench", "--clip-seconds", "0", "--out", tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "asr: error: bench: clip_seconds must be positive, got 0.0"
-    assert not (tmp_path / bench.RESULTS_JSON).exists()
+    assert not (tmp_path / RESULTS_JSON).exists()
 
 
 def layer_normed_model():
     """A ``build_model`` model with ``model.layer_norm`` and perturbed weights (gamma and beta away from 1 and 0)."""
+    from helpers import CHARACTERS, FEATURES
+
     from asr.config import ModelConfig
-    from asr.model import build_model
+    from asr.model.ctc import build_model
     from asr.text import Tokenizer
-    from test_export import CHARACTERS, FEATURES
 
     model = build_model(ModelConfig(conv_channels=[16, 12], conv_kernel=3, time_reduction=2, lstm_units=8,
                                     lstm_layers=2, layer_norm=True), FEATURES, Tokenizer(CHARACTERS))
@@ -176,12 +183,14 @@ def layer_normed_model():
 
 
 @pytest.mark.parametrize("layer_norm", [False, True], ids=["tiny", "layer-norm"])
+@pytest.mark.needs_torch  # the bench extra: without it the port is not checked
 def test_torch_port_matches_keras_outputs_and_ctc_loss(layer_norm):
-    torch = pytest.importorskip("torch", reason="torch (the bench extra) is not installed: port not checked")
-    from asr.data import pad_batch
-    from asr.export import read_architecture
-    from asr.torch_port import TorchCTCModel, ctc_loss
-    from test_export import FEATURES, build_tiny_model
+    import torch
+    from helpers import FEATURES, build_tiny_model
+
+    from asr.data.batching import pad_batch
+    from asr.export.architecture import read_architecture
+    from asr_bench.torch_port import TorchCTCModel, ctc_loss
 
     model = layer_normed_model() if layer_norm else build_tiny_model()
     port = TorchCTCModel.from_architecture(read_architecture(model)).eval()
@@ -204,16 +213,16 @@ def test_torch_port_matches_keras_outputs_and_ctc_loss(layer_norm):
 def test_quick_run_writes_every_row(tmp_path):
     """``run_bench(quick=True)`` on a tiny model and a tiny recipe: every row present, each with the
     status this environment calls for, and both files written."""
-    from test_export import build_tiny_model
+    from helpers import build_tiny_model
 
     model_path = tmp_path / "tiny.keras"
     build_tiny_model().save(model_path)
     have = {name: importable(name) for name in ("torch", "onnxruntime", "tf2onnx")}
     print(f"optional dependencies found here (their rows must be measured, else skipped): {have}")
-    results = bench.run_bench(tmp_path / "out", model=str(model_path), config=str(REPO / "configs/commands.yaml"),
+    results = run_bench(tmp_path / "out", model=str(model_path), config=str(REPO / "configs/commands.yaml"),
                               overrides=[*TINY_MODEL, "model.time_reduction=2"], quick=True, note="test run")
     rows = {row["id"]: row for row in results["rows"]}
-    assert [row["id"] for row in results["rows"]] == list(bench.ROWS)
+    assert [row["id"] for row in results["rows"]] == list(ROWS)
     torch_status = MEASURED if have["torch"] else SKIPPED
     onnx_status = MEASURED if have["onnxruntime"] and have["tf2onnx"] else SKIPPED
     expected = {
@@ -236,17 +245,17 @@ def test_quick_run_writes_every_row(tmp_path):
     for row_id in ("rtf.saved_model", "rtf.tflite_float32", "rtf.onnxruntime", "rtf.torch"):
         if rows[row_id]["status"] == MEASURED:
             assert rows[row_id]["max_abs_log_prob_diff_vs_keras"] < 1e-3, row_id
-    assert rows["rtf.keras"]["threads"] == 1 and rows["train.keras"]["threads"] == bench.usable_cores()
+    assert rows["rtf.keras"]["threads"] == 1 and rows["train.keras"]["threads"] == usable_cores()
     assert rows["train.keras"]["batches"] == 2 and rows["train.keras"]["batch_size"] == 4
-    assert [g["id"] for g in results["goals"]] == [g[0] for g in bench.GOALS]
+    assert [g["id"] for g in results["goals"]] == [g.id for g in GOALS]
     assert all(g["status"] in ("met", "missed", "unknown") for g in results["goals"])
     assert (results["goals"][0]["status"] == "unknown") == (not have["torch"])
 
-    on_disk = json.loads((tmp_path / "out" / bench.RESULTS_JSON).read_text(encoding="utf-8"))
+    on_disk = json.loads((tmp_path / "out" / RESULTS_JSON).read_text(encoding="utf-8"))
     assert on_disk["rows"] == json.loads(json.dumps(results["rows"]))
-    text = (tmp_path / "out" / bench.RESULTS_MD).read_text(encoding="utf-8")
+    text = (tmp_path / "out" / RESULTS_MD).read_text(encoding="utf-8")
     assert text.startswith("# Benchmarks") and "**Note:** test run" in text and "**Quick run**" in text
-    for title in bench.ROWS.values():
+    for title in ROWS.values():
         assert title in text
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     assert all(line.endswith("|") for line in table_lines)

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.data import read_manifest
-from asr.errors import ASRError
-from asr.grammars import (
-    GRAMMARS,
-    generate_sentences,
-    read_text_file,
-    vocabulary,
-)
+from asr.core.errors import ASRError
+from asr.data.manifest import read_manifest
+from asr.data.synth.grammars import GRAMMARS, generate_sentences, read_text_file, vocabulary
 
 DIGIT_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 NORMALISED = re.compile(r"[a-z']+( [a-z']+)*")
-
-needs_engines = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None or shutil.which("flite") is None,
-    reason="espeak-ng and flite are not installed (apt-get install espeak-ng flite)",
-)
-
 
 # ----------------------------------------------------------------------------
 # grammars
@@ -119,9 +107,10 @@ def test_read_text_file(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_list_voices() -> None:
-    from asr.synth import list_voices
+    from asr.data.synth.voices import list_voices
 
     voices = list_voices(("espeak-ng", "flite"))
     assert voices == sorted(voices)
@@ -138,16 +127,18 @@ def test_list_voices() -> None:
 
 
 def test_missing_engine_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from asr.synth import list_voices
+    from asr.data.synth.voices import list_voices
 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ASRError, match="apt-get install flite"):
         list_voices(("flite",))
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_synthesize_writes_padded_16k_audio(tmp_path: Path) -> None:
-    from asr.synth import Voice, synthesize
+    from asr.data.synth.engines import synthesize
+    from asr.data.synth.voices import Voice
 
     # kal speaks at 8 kHz and espeak-ng at 22.05 kHz: both must come out at 16 kHz.
     for voice in (Voice("flite", "kal"), Voice("espeak-ng", "en-gb", "f2")):
@@ -221,9 +212,10 @@ def _check_corpus(out: Path, paths: dict, counts: dict) -> dict[str, set[str]]:
 COUNTS = {"train": 6, "dev": 3, "test": 3}
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_make_corpus_voice_holdout(tmp_path: Path) -> None:
-    from asr.synth import make_corpus
+    from asr.data.synth.corpus import make_corpus
 
     out = tmp_path / "corpus"
     paths = make_corpus(out, n_train=6, n_dev=3, n_test=3, seed=0, holdout="voice", workers=2)
@@ -248,7 +240,7 @@ def test_make_corpus_voice_holdout(tmp_path: Path) -> None:
 
     # the corpus records what made it, so a recipe whose corpus settings changed makes it anew
     from asr.config import CorpusConfig
-    from asr.synth import corpus_is_current
+    from asr.data.synth.corpus import corpus_is_current
 
     made = CorpusConfig(out_dir=str(out), n_train=6, n_dev=3, n_test=3, seed=0, holdout="voice")
     assert corpus_is_current(**vars(made))
@@ -271,7 +263,7 @@ def test_make_corpus_voice_holdout(tmp_path: Path) -> None:
 def test_assign_voices_gives_flite_its_share(share: float, n: int) -> None:
     import random
 
-    from asr.synth import Voice, _assign_voices
+    from asr.data.synth.voices import Voice, assign_voices as _assign_voices
 
     pool = [Voice("espeak-ng", "en-us"), Voice("espeak-ng", "en-gb", "f2"), Voice("flite", "awb"),
             Voice("flite", "slt")]
@@ -280,9 +272,10 @@ def test_assign_voices_gives_flite_its_share(share: float, n: int) -> None:
     assert sum(v.engine == "flite" for v in assigned) == round(share * n)
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_make_corpus_engine_holdout(tmp_path: Path) -> None:
-    from asr.synth import make_corpus
+    from asr.data.synth.corpus import make_corpus
 
     out = tmp_path / "corpus"
     paths = make_corpus(out, n_train=6, n_dev=3, n_test=3, seed=0, holdout="engine", workers=2)
@@ -294,9 +287,10 @@ def test_make_corpus_engine_holdout(tmp_path: Path) -> None:
     assert all(v.startswith("espeak-ng:") for v in meta["voices"]["train"] + meta["voices"]["dev"])
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_make_corpus_from_text_file(tmp_path: Path) -> None:
-    from asr.synth import make_corpus
+    from asr.data.synth.corpus import make_corpus
 
     lines = ["open the pod bay doors", "what is the capital of france"]
     text = tmp_path / "lines.txt"
@@ -307,9 +301,12 @@ def test_make_corpus_from_text_file(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "c" / "corpus.json").read_text())["grammar"] is None
 
 
-@needs_engines
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
 def test_random_voices_are_training_only_and_distinct(tmp_path: Path) -> None:
-    from asr.synth import Voice, make_corpus, synthesize
+    from asr.data.synth.corpus import make_corpus
+    from asr.data.synth.engines import synthesize
+    from asr.data.synth.voices import Voice
 
     out = tmp_path / "rv"
     paths = make_corpus(out, n_train=12, n_dev=2, n_test=2, seed=0, random_voices=300, workers=2)
@@ -343,10 +340,25 @@ def test_random_voices_are_training_only_and_distinct(tmp_path: Path) -> None:
                                          ({"rate_range": (0.1, 1.0)}, "rate_range"),
                                          ({"n_train": -1}, "utterance counts")])
 def test_make_corpus_refuses_bad_settings_before_synthesising(tmp_path: Path, bad: dict, reason: str) -> None:
-    from asr.errors import ConfigError
-    from asr.synth import make_corpus
+    from asr.core.errors import ConfigError
+    from asr.data.synth.corpus import make_corpus
 
     settings = {"n_train": 4, "n_dev": 0, "n_test": 0, **bad}
     with pytest.raises(ConfigError, match=reason):
         make_corpus(tmp_path / "out", **settings)
     assert not (tmp_path / "out").exists()
+
+
+def test_make_corpus_defaults_are_the_configs():
+    """The corpus defaults have one owner, ``CorpusConfig``: ``make_corpus`` reads them from it."""
+    import dataclasses
+    import inspect
+
+    from asr.config import CorpusConfig
+    from asr.data.synth.corpus import make_corpus
+
+    config = dataclasses.asdict(CorpusConfig())
+    for name, parameter in inspect.signature(make_corpus).parameters.items():
+        if name in config and parameter.default is not inspect.Parameter.empty:
+            default = list(parameter.default) if name == "engines" else parameter.default
+            assert default == config[name], name

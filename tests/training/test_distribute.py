@@ -1,6 +1,6 @@
 """Distributed training (asr.distribute) and mixed precision.
 
-The mirrored and multi-worker runs happen in fresh processes (tests/distributed_worker.py):
+The mirrored and multi-worker runs happen in fresh processes (tests/training/distributed_worker.py):
 two logical CPU devices, or two worker processes on loopback, must be set up
 before TensorFlow starts. Each is compared with a one-device run of the same
 tiny recipe, seed, data and global batch, augmentation off.
@@ -18,13 +18,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import N_TRAIN, REPO, tiny_overrides
 
 from asr.config import FeatureConfig, ModelConfig, TrainConfig, load_config
-from asr.distribute import agree, is_chief, make_strategy, read_tf_config, replica_mean, worker_count
-from asr.errors import ConfigError, DistributionError
-from asr.model import build_model, float32_copy, precision_of
+from asr.core.errors import ConfigError, DistributionError
+from asr.model.ctc import build_model, float32_copy, precision_of
+from asr.model.replicas import replica_mean
 from asr.text import Tokenizer
-from conftest import N_TRAIN, REPO, tiny_overrides
+from asr.training.distribute import agree, is_chief, make_strategy, read_tf_config, worker_count
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 # measured here: epoch losses within 1.4e-7 relative, weights within 1.2e-7 (float32 rounding)
@@ -192,7 +193,7 @@ def test_multi_worker_without_tf_config_fails_before_starting(monkeypatch):
 
 
 def test_cli_names_tf_config_in_one_line(corpus, tmp_path, monkeypatch, capsys):
-    from asr.cli import main
+    from asr.cli.main import main
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     (tmp_path / "recipe.yaml").write_text("name: tiny\n")
@@ -221,8 +222,9 @@ def test_mirrored_on_one_device_warns_and_trains_on_it(caplog):
 
 
 def test_a_batch_too_small_for_the_replicas_is_refused(tmp_path):
-    from asr.data import training_dataset
-    from test_data import cached_split
+    from helpers import cached_split
+
+    from asr.data.batching import training_dataset
 
     feats = [np.zeros((20, 6), np.float32) for _ in range(5)]
     split = cached_split(tmp_path, feats, [[1]] * 5)
@@ -249,7 +251,7 @@ SMALL = ModelConfig(conv_channels=[8], lstm_units=8, lstm_layers=1, dropout=0.0)
 
 @pytest.mark.parametrize("precision, compute", [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_trains_a_step_and_keeps_float32_where_it_matters(precision, compute):
-    from asr.training import _optimizer
+    from asr.training.trainer import _optimizer
 
     keras.utils.set_random_seed(0)
     cfg = load_config(None, [f"train.precision={precision}", "train.epochs=1", "train.warmup_steps=0"])
@@ -279,18 +281,19 @@ def test_mixed_precision_trains_a_step_and_keeps_float32_where_it_matters(precis
 def test_mixed_precision_run_saves_a_float32_model_that_exports(corpus, tmp_path):
     """A mixed_float16 run: checkpoints keep the policy (for resume), model.keras is
     float32, a checkpoint exports float32 weights, and resuming in float32 is refused."""
-    from asr.export import export_model
-    from asr.inference import Recognizer
     from scipy.special import log_softmax
 
-    from asr.lite import LiteModel
-    from asr.training import train
+    from asr.export.exporter import export_model
+    from asr.inference.lite import LiteModel
+    from asr.inference.backends import KerasBackend
+    from asr.inference.recognizer import Recognizer
+    from asr.training.trainer import train
 
     run_dir = tmp_path / "mixed"
     overrides = tiny_overrides(corpus, run_dir, extra=[*COMPARABLE, "train.epochs=1",
                                                        "train.precision=mixed_float16"])
     metrics = train(load_config(None, overrides))
-    assert np.isfinite(metrics["dev"]["cer"])
+    assert np.isfinite(metrics.dev.cer)
     checkpoint = keras.saving.load_model(run_dir / "checkpoints" / "epoch-0001.keras", safe_mode=True)
     assert precision_of(checkpoint) == "mixed_float16"
     assert type(checkpoint.optimizer).__name__ == "ReplicaLossScaleOptimizer"
@@ -299,7 +302,7 @@ def test_mixed_precision_run_saves_a_float32_model_that_exports(corpus, tmp_path
 
     # exporting the mixed-precision checkpoint itself: its float32 twin goes into the file
     written = export_model(run_dir / "checkpoints" / "best.keras", tmp_path / "exported", formats=["tflite"])
-    reference = Recognizer(keras.saving.load_model(run_dir / "model.keras", safe_mode=True))
+    reference = Recognizer(KerasBackend(keras.saving.load_model(run_dir / "model.keras", safe_mode=True)))
     samples = reference.samples(corpus.dir / corpus.rows["dev"][0]["audio_filepath"])
     expected = reference.logits([reference.featurize(samples)])[0]
     got = LiteModel(written["tflite"], num_threads=1)(samples)

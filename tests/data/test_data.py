@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import cached_split
 
 from asr.config import DataConfig, FeatureConfig
-from asr.data import (bucketed_batches, load_split, min_frames_for, pad_batch, read_manifest, training_dataset,
-                      write_manifest)
-from asr.errors import ASRError, ManifestError
+from asr.core.errors import ASRError, ManifestError
+from asr.data.batching import bucketed_batches, pad_batch, training_dataset
+from asr.data.manifest import read_manifest, write_manifest
+from asr.data.splits import load_split, min_frames_for
 from asr.text import Tokenizer
 
 SR = 16000
@@ -269,7 +271,7 @@ def test_load_split_time_reduction_drops_utterances_too_short_for_ctc(tmp_path):
 
 
 def test_load_split_streamed_keeps_the_same_utterances_without_loading_features(tmp_path):
-    from asr.features import CachedFeatures, load_cached, normalize
+    from asr.features.logmel import CachedFeatures, load_cached, normalize
 
     for name, seconds in (("a.wav", 0.3), ("b.wav", 0.5), ("c.wav", 0.05)):
         wav(tmp_path / name, seconds=seconds)
@@ -285,15 +287,6 @@ def test_load_split_streamed_keeps_the_same_utterances_without_loading_features(
     assert streamed.frames == held.frames == [f.shape[0] for f in held.features]
     for entry, feats in zip(streamed.features, held.features):
         np.testing.assert_allclose(normalize(load_cached(entry.path), cfg), feats, atol=1e-6)
-
-
-def cached_split(tmp_path, feats, labels):
-    """A streamed ``Split`` whose cache entries hold ``feats`` as raw log-mel."""
-    from asr.data import Split, Utterance
-    from asr.data import cached_split as stream
-
-    utts = [Utterance(f"u{i}.wav", 1.0, "x") for i in range(len(feats))]
-    return stream(Split(utts, feats, labels, []), tmp_path / "cache")
 
 
 def test_training_dataset_yields_every_utterance_once_per_epoch(tmp_path):
@@ -344,7 +337,7 @@ def test_training_dataset_batches_by_length_with_the_jitter_it_is_given(tmp_path
 
 
 def test_training_dataset_normalises_the_raw_cached_features(tmp_path):
-    from asr.features import normalize
+    from asr.features.logmel import normalize
 
     rng = np.random.default_rng(1)
     feats = [rng.standard_normal((30, 6)).astype(np.float32) * 3 + 5 for _ in range(3)]
@@ -358,7 +351,8 @@ def test_training_dataset_normalises_the_raw_cached_features(tmp_path):
 
 
 def test_training_dataset_refuses_a_split_held_in_memory():
-    from asr.data import Split, Utterance
+    from asr.data.manifest import Utterance
+    from asr.data.splits import Split
 
     split = Split([Utterance("a.wav", 1.0, "x")], [np.zeros((5, 6), np.float32)], [[1]], [])
     with pytest.raises(ASRError, match="stream=True"):

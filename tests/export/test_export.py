@@ -17,19 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import CHARACTERS, FEATURES, REPO, build_tiny_model, run_cli
 
-from asr.bench import speechlike as bench_signal
+from asr_bench.synthetic import speechlike as bench_signal
 from asr.config import FeatureConfig
-from asr.decoding import GreedyDecoder
-from asr.errors import ASRError, ModelError
-from asr.features import log_mel
+from asr.core.errors import ASRError, ModelError
+from asr.decoding.decoders import GreedyDecoder
+from asr.features.logmel import log_mel
 from asr.text import Tokenizer
-from conftest import REPO, run_cli
 
 RATE = 16000
-CHARACTERS = " 'abcdefghijklmnopqrstuvwxyz"
-# win_length < n_fft exercises the centred window padding; n_mels small keeps it fast
-FEATURES = FeatureConfig(n_mels=20, n_fft=512, win_length=400, hop_length=160)
 # float16 is left out to keep the file fast: it differs from "none" only in the converter's
 # supported type; benchmarks/export_figures.py measures it on the shipped model
 VARIANTS = {"none": "model.tflite", "dynamic": "model.dynamic.tflite", "int8": "model.int8.tflite"}
@@ -53,28 +50,6 @@ def speechlike(seconds: float, seed: int) -> np.ndarray:
 def log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
-
-
-def build_tiny_model():
-    """Two masked convs with different strides (2 then 1), one BiLSTM of 8, perturbed weights."""
-    import keras
-    from keras import layers
-
-    from asr.model import CTCModel, LengthMask, MaskedConv1D
-
-    keras.utils.set_random_seed(0)
-    features = keras.Input((None, FEATURES.n_mels), name="features")
-    lengths = keras.Input((), dtype="int32", name="feature_lengths")
-    x, n = MaskedConv1D(16, 3, 2, name="conv0")(features, lengths)
-    x, n = MaskedConv1D(12, 3, 1, name="conv1")(x, n)
-    mask = LengthMask(name="mask")(x, n)
-    x = layers.Bidirectional(layers.LSTM(8, return_sequences=True), name="bilstm0")(x, mask=mask)
-    encoder = keras.Model([features, lengths], [x, n], name="encoder")
-    model = CTCModel(encoder, CHARACTERS, dataclasses.asdict(FEATURES), name="ctc_asr")
-    # fresh biases are zero; perturbing everything gives non-blank outputs and a state worth keeping
-    rng = np.random.default_rng(0)
-    model.set_weights([w + rng.normal(0.0, 0.5, w.shape).astype(w.dtype) for w in model.get_weights()])
-    return model
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +101,7 @@ def keras_graph_log_probs(tiny):
     (librosa's features differ by ~1e-5, which the perturbed weights amplify to ~1e-4)."""
     import tensorflow as tf
 
-    from asr.graph_features import FrontEnd, log_mel_graph
+    from asr.features.graph import FrontEnd, log_mel_graph
 
     front_end = FrontEnd.from_config(FEATURES)
     features = [log_mel_graph(tf.constant(a[None]), front_end)[0].numpy()[0] for a in tiny.audio]
@@ -183,7 +158,7 @@ def output_tensor_types(data: bytes) -> dict[str, str]:
 def test_in_graph_features_match_librosa(cfg):
     import tensorflow as tf
 
-    from asr.graph_features import FrontEnd, frame_lengths, log_mel_graph
+    from asr.features.graph import FrontEnd, frame_lengths, log_mel_graph
 
     waves = [speechlike(s, i) for i, s in enumerate((0.35, 1.0, 0.613))]
     lengths = np.array([len(w) for w in waves], np.int32)
@@ -208,7 +183,7 @@ def test_in_graph_features_match_librosa(cfg):
 # ----------------------------------------------------------------------------
 
 def test_saved_model_signatures_and_no_gpu_ops(exported, saved_model):
-    from asr.export import saved_model_op_types
+    from asr.export.saved_model import saved_model_op_types
 
     assert {"transcribe", "logits", "serving_default"} <= set(saved_model.signatures)
     inputs = saved_model.signatures["transcribe"].structured_input_signature[1]
@@ -239,7 +214,7 @@ def test_saved_model_export_never_tries_the_cudnn_kernel(tiny, tmp_path, monkeyp
     model(x, training=False)
     assert calls, "outside export the LSTMs do try the cuDNN kernel, so the check below can fail"
     calls.clear()
-    from asr.export import export_saved_model
+    from asr.export.saved_model import export_saved_model
 
     export_saved_model(model, tmp_path)
     assert calls == []
@@ -251,7 +226,7 @@ def test_saved_model_matches_keras_ignores_padding_and_decodes_greedily(tiny, sa
                                                                        keras_graph_log_probs):
     import tensorflow as tf
 
-    from asr.export import waveform_batch
+    from asr.export.saved_model import waveform_batch
 
     transcribe = saved_model.signatures["transcribe"]
     audio, lengths = waveform_batch(tiny.audio)
@@ -271,7 +246,7 @@ def test_saved_model_matches_keras_ignores_padding_and_decodes_greedily(tiny, sa
         assert texts[i] == decoder(got[None], [len(got)])[0] == decoder(reference[None], [len(reference)])[0]
     assert any(texts), "the tiny model should emit characters, or the text check proves little"
     # the logits signature takes librosa features
-    from asr.data import pad_batch
+    from asr.data.batching import pad_batch
 
     x, _ = pad_batch([log_mel(a, FEATURES) for a in tiny.audio])
     out = saved_model.signatures["logits"](features=tf.constant(x["features"]),
@@ -285,7 +260,7 @@ def test_saved_model_matches_keras_ignores_padding_and_decodes_greedily(tiny, sa
 def test_greedy_text_graph_matches_the_python_decoder(repeat_token):
     import tensorflow as tf
 
-    from asr.export import greedy_text_graph
+    from asr.export.saved_model import greedy_text_graph
 
     tok = Tokenizer("ab '", repeat_token=repeat_token)
     rng = np.random.default_rng(5)
@@ -300,14 +275,14 @@ def test_greedy_text_graph_matches_the_python_decoder(repeat_token):
 
 
 def test_tflite_metadata_carries_the_repeat_token(exported, tmp_path):
-    from asr.export import lite_metadata
-    from asr.lite import LiteModel
-    from asr.tflite_file import embed_metadata
+    from asr.core.tflite_file import embed_metadata
+    from asr.export.tflite import lite_metadata
+    from asr.inference.lite import LiteModel
 
     tok = Tokenizer(CHARACTERS, repeat_token=True)
-    info = lite_metadata(tok, FEATURES, "none", "test")
+    info = lite_metadata(tok, FEATURES, 2, "none", "test")
     assert info["repeat_token"] is True and f"id {len(CHARACTERS) + 1} is the repeat token" in info["output"]
-    assert lite_metadata(Tokenizer(CHARACTERS), FEATURES, "none", "test")["repeat_token"] is False
+    assert lite_metadata(Tokenizer(CHARACTERS), FEATURES, 2, "none", "test")["repeat_token"] is False
     path = tmp_path / "repeat.tflite"
     path.write_bytes(embed_metadata(tflite_path(exported, "none").read_bytes(), info))
     assert LiteModel(path).tokenizer == tok
@@ -332,7 +307,7 @@ def test_saved_model_loads_without_asr(exported, tiny, saved_model):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                             cwd=exported.out, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
-    from asr.export import waveform_batch
+    from asr.export.saved_model import waveform_batch
 
     audio, lengths = waveform_batch(tiny.audio)
     expected = saved_model.signatures["transcribe"](audio=tf.constant(audio), lengths=tf.constant(lengths))
@@ -361,7 +336,7 @@ def test_tflite_matches_keras(exported, tiny, keras_log_probs, keras_graph_log_p
     """float32 and dynamic to float rounding (the tiny model's encoder weights are below the
     converter's 1024-element quantization threshold, so "dynamic" checks that the front end
     stays float); int8 by how often the best class agrees."""
-    from asr.lite import LiteModel
+    from asr.inference.lite import LiteModel
 
     model = LiteModel(tflite_path(exported, variant), num_threads=1)
     agree = []
@@ -377,7 +352,7 @@ def test_tflite_matches_keras(exported, tiny, keras_log_probs, keras_graph_log_p
 
 
 def test_tflite_two_utterances_in_a_row(exported, tiny):
-    from asr.lite import LiteModel
+    from asr.inference.lite import LiteModel
 
     path = tflite_path(exported, "none")
     first, second = tiny.audio[0], tiny.audio[1]
@@ -394,8 +369,8 @@ def test_tflite_two_utterances_in_a_row(exported, tiny):
     assert np.abs(stale - alone[0]).max() > 1e-3
 
 
-def test_tflite_metadata_and_sidecar(exported, tmp_path):
-    from asr.tflite_file import embed_metadata, read_metadata, read_model_config
+def test_tflite_metadata_and_sidecar(exported, tiny, tmp_path):
+    from asr.core.tflite_file import embed_metadata, read_metadata, read_model_config
 
     for variant in VARIANTS:
         path = tflite_path(exported, variant)
@@ -404,6 +379,7 @@ def test_tflite_metadata_and_sidecar(exported, tmp_path):
         assert config["characters"] == CHARACTERS and config["blank_id"] == 0
         assert FeatureConfig(**config["feature_config"]) == FEATURES
         assert config["quantization"] == variant
+        assert config["time_reduction"] == tiny.recognizer.model.time_reduction
     # writing again replaces the entry, and the model still loads and runs
     data = tflite_path(exported, "none").read_bytes()
     again = embed_metadata(data, {"characters": "ab", "note": "second"})
@@ -411,9 +387,26 @@ def test_tflite_metadata_and_sidecar(exported, tmp_path):
     assert len(again) - len(data) < 4096
 
 
+def test_lite_model_reads_its_time_reduction_or_measures_an_older_files(exported, tiny, tmp_path):
+    """The backend takes the time reduction from the metadata; a file exported before it was
+    recorded gets it measured, and both give the Keras model's own."""
+    from asr.core.tflite_file import embed_metadata, read_model_config
+    from asr.inference.lite import LiteModel
+
+    path = tflite_path(exported, "none")
+    assert LiteModel(path).time_reduction == tiny.recognizer.model.time_reduction
+    old = {k: v for k, v in read_model_config(path).items() if k != "time_reduction"}
+    older = tmp_path / "older.tflite"
+    older.write_bytes(embed_metadata(path.read_bytes(), old))
+    assert LiteModel(older).time_reduction == tiny.recognizer.model.time_reduction
+    wrong = tmp_path / "wrong.tflite"
+    wrong.write_bytes(embed_metadata(path.read_bytes(), {**old, "time_reduction": 7}))
+    assert LiteModel(wrong).time_reduction == 7  # read, not measured
+
+
 def test_tflite_metadata_reader_refuses_bad_bytes(exported, tiny, tmp_path):
-    from asr.lite import LiteModel
-    from asr.tflite_file import read_metadata, read_model_config
+    from asr.core.tflite_file import read_metadata, read_model_config
+    from asr.inference.lite import LiteModel
 
     data = tflite_path(exported, "none").read_bytes()
     rng = np.random.default_rng(0)
@@ -444,11 +437,11 @@ def test_tflite_metadata_reader_refuses_bad_bytes(exported, tiny, tmp_path):
 
 def test_lite_recognizer_through_asr_load(exported, tiny, tmp_path):
     import asr
-    from asr.lite import LiteModel, LiteRecognizer
+    from asr.inference.lite import LiteBackend, LiteModel
 
     path = tflite_path(exported, "none")
     recognizer = asr.load(path)
-    assert isinstance(recognizer, LiteRecognizer) and recognizer.sample_rate == RATE
+    assert isinstance(recognizer.backend, LiteBackend) and recognizer.sample_rate == RATE
     model = LiteModel(path)
     decoder = GreedyDecoder(Tokenizer(CHARACTERS))
     for wav, audio in zip(tiny.wavs, tiny.audio):
@@ -464,14 +457,14 @@ def test_lite_recognizer_through_asr_load(exported, tiny, tmp_path):
 
 
 def test_tflite_path_never_imports_tensorflow(exported, tiny):
-    from asr.lite import load_lite
-    from asr.metrics import error_rates
+    from asr.evaluation.metrics import error_rates
+    from asr.inference import load
 
     path = tflite_path(exported, "none")
     wavs = [str(w) for w in tiny.wavs]
     script = BLOCKER.format(blocked=HEAVY) + textwrap.dedent(f"""
         import json
-        from asr.cli import main
+        from asr.cli.main import main
         rc = main(["transcribe", "--model", {str(path)!r}, "--format", "json", *{wavs!r}])
         rc += main(["evaluate", "--model", {str(path)!r}, "--manifest", {str(tiny.manifest)!r}, "--json"])
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
@@ -482,9 +475,9 @@ def test_tflite_path_never_imports_tensorflow(exported, tiny):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[-1] == {"rc": 0, "loaded": []}
-    recognizer = load_lite(path)
+    recognizer = load(path)
     hypotheses = [recognizer.transcribe(w) for w in wavs]
-    # each object also has the timed words (tests/test_longform.py)
+    # each object also has the timed words (tests/inference/test_longform.py)
     assert [{"file": o["file"], "text": o["text"]} for o in lines[: len(wavs)]] == [
         {"file": w, "text": h} for w, h in zip(wavs, hypotheses)]
     assert all(set(o) == {"file", "text", "words"} for o in lines[: len(wavs)])
@@ -517,7 +510,7 @@ def test_cli_export_writes_every_artefact(exported):
 
 
 def test_export_refuses_bad_requests(exported, tiny, tmp_path):
-    from asr.export import export_model
+    from asr.export.exporter import export_model
 
     with pytest.raises(ModelError, match="needs the trained .keras model"):
         export_model(tflite_path(exported, "none"), tmp_path / "x")
@@ -533,8 +526,8 @@ def test_read_architecture_refuses_a_layer_norm_it_cannot_rebuild(where):
     import keras
     from keras import layers
 
-    from asr.export import read_architecture
-    from asr.model import CTCModel, LengthMask, MaskedConv1D
+    from asr.export.architecture import read_architecture
+    from asr.model.ctc import CTCModel, LengthMask, MaskedConv1D
 
     features = keras.Input((None, FEATURES.n_mels), name="features")
     lengths = keras.Input((), dtype="int32", name="feature_lengths")
@@ -551,7 +544,7 @@ def test_read_architecture_refuses_a_layer_norm_it_cannot_rebuild(where):
 
 
 def test_edge_example_transcribes_without_tensorflow_or_asr(exported, tiny):
-    from asr.lite import load_lite
+    from asr.inference import load
 
     path = tflite_path(exported, "none")
     script_path = REPO / "examples" / "edge" / "transcribe.py"
@@ -568,7 +561,7 @@ def test_edge_example_transcribes_without_tensorflow_or_asr(exported, tiny):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                             cwd=exported.out)
     assert result.returncode == 0, result.stderr[-2000:]
-    recognizer = load_lite(path)
+    recognizer = load(path)
     assert result.stdout.splitlines() == [f"{w}\t{recognizer.transcribe(w)}" for w in wavs]
 
 
@@ -588,15 +581,16 @@ def test_edge_example_decodes_as_the_library_does(repeat_token):
 
 @pytest.mark.parametrize("layer_norm", [False, True], ids=["plain", "layer-norm"])
 def test_read_architecture_of_the_model_builder(layer_norm, tmp_path):
-    """The exporter follows what ``asr.model.build_model`` builds (not only the tiny model above);
+    """The exporter follows what ``asr.model.ctc.build_model`` builds (not only the tiny model above);
     with ``model.layer_norm``, ``asr export``'s TFLite file keeps the norms as builtin ops."""
     import tensorflow as tf
 
     from asr.config import ModelConfig
-    from asr.export import build_lite_model, export_tflite, read_architecture
-    from asr.graph_features import FrontEnd, log_mel_graph
-    from asr.lite import LiteModel
-    from asr.model import MaskedConv1D, build_model
+    from asr.export.architecture import read_architecture
+    from asr.export.tflite import build_lite_model, export_tflite
+    from asr.features.graph import FrontEnd, log_mel_graph
+    from asr.inference.lite import LiteModel
+    from asr.model.ctc import MaskedConv1D, build_model
 
     cfg = FeatureConfig(n_mels=12)
     model = build_model(ModelConfig(conv_channels=[8, 6], conv_kernel=3, lstm_units=4, lstm_layers=2,
@@ -631,12 +625,13 @@ def test_read_architecture_of_the_model_builder(layer_norm, tmp_path):
         assert "INT8" in {t for name, t in types.items() if "/conv1/" in name}  # the rest is int8
 
 
+@pytest.mark.slow
 def test_export_figures_benchmark_writes_the_converter_default_variants(tiny, tmp_path):
     """``benchmarks/export_figures.py`` builds two variants ``asr export`` never writes; they must
     still convert and carry the model's metadata (the script is not run by anything else here)."""
     import importlib.util
 
-    from asr.tflite_file import read_model_config
+    from asr.core.tflite_file import read_model_config
 
     spec = importlib.util.spec_from_file_location("export_figures", REPO / "benchmarks" / "export_figures.py")
     figures = importlib.util.module_from_spec(spec)

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh ffmpeg  # ffmpeg: the tests that make M4A files, a format only the audioread fallback reads
+.venv/bin/lint-imports --no-cache  # the stages import downwards only (pyproject.toml [tool.importlinter])
 .venv/bin/python -m pytest -q "$@"

@@ -36,15 +36,18 @@ class Utterance:
 
 class ManifestWriter(LineWriter):
     """A ``LineWriter`` for manifest entries, one ``write`` each: audio paths are
-    made relative to the manifest's folder and durations rounded to 0.1 ms.
+    made relative to the manifest's folder (or absolute) and durations rounded to 0.1 ms.
 
     Args:
         path: the manifest file to write (its folder is created).
+        absolute: write absolute audio paths instead, for audio that stays where
+            it is installed (system files) while the manifest may move.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, absolute: bool = False):
         super().__init__(path)
         self._root = self.path.parent.resolve()
+        self.absolute = absolute
 
     def write(self, entry: dict) -> dict:
         """Append one entry: a dict with at least ``audio_filepath`` (absolute, or
@@ -58,14 +61,15 @@ class ManifestWriter(LineWriter):
             raise ManifestError(f"{self.path}: entry {entry!r} lacks {', '.join(missing)}")
         row = dict(entry)
         audio = Path(row["audio_filepath"]).resolve()
-        row["audio_filepath"] = os.path.relpath(audio, self._root)
+        row["audio_filepath"] = str(audio) if self.absolute else os.path.relpath(audio, self._root)
         row["duration"] = round(float(row["duration"]), 4)
         self.write_line(json.dumps(row, ensure_ascii=False))
         return row
 
 
-def write_manifest(path: str | os.PathLike, entries: Iterable[dict]) -> Path:
-    """Write manifest entries as JSONL, with audio paths made relative to the manifest.
+def write_manifest(path: str | os.PathLike, entries: Iterable[dict], absolute: bool = False) -> Path:
+    """Write manifest entries as JSONL, with audio paths made relative to the manifest
+    (``absolute``: left absolute).
 
     Entries are written as they come (a generator is never held whole) to a
     temporary file renamed into place at the end; on an error nothing is replaced.
@@ -78,7 +82,7 @@ def write_manifest(path: str | os.PathLike, entries: Iterable[dict]) -> Path:
     Returns:
         The manifest path.
     """
-    with ManifestWriter(path) as writer:
+    with ManifestWriter(path, absolute=absolute) as writer:
         for entry in entries:
             writer.write(entry)
     return writer.path

@@ -1,44 +1,56 @@
-"""One config schema: typed dataclasses that the YAML files fill in.
-
-YAML is plain data (``yaml.safe_load``: no object tags). A key the schema does
-not know is an error that names it. ``--set section.key=value`` overrides go
-through the same checks.
-"""
+"""The config schema: one dataclass per recipe section, their defaults (the only
+place defaults live) and the checks each section makes when it is built."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import yaml
-
-from asr.core.atomic import atomic_write_text
-from asr.core.errors import ConfigError, first_line
+from asr.config.checks import check_choices, check_range, choice
+from asr.core.errors import ConfigError
 
 
-def choice(default: str, *others: str) -> Any:
-    """A string field that takes one of a fixed set of values (``default`` first);
-    ``check_choices`` refuses any other when the dataclass is built."""
-    return field(default=default, metadata={"choices": (default, *others)})
+@dataclass
+class AcousticsConfig:
+    """Rooms, noise and channels rendered into the corpus's WAVs, each effect with
+    its probability, in this order (``asr.data.synth.acoustics``). All 0 by default: a clean corpus."""
 
+    reverb_prob: float = 0.0  # a simulated shoebox room (pyroomacoustics)
+    rt60_s: list[float] = field(default_factory=lambda: [0.2, 0.8])  # [low, high] reverberation time, seconds
+    room_size_m: list[float] = field(default_factory=lambda: [3.0, 10.0])  # [low, high] length and width, metres
+    max_order: int = 20  # image-source reflection order, at most (higher: longer tail, slower)
+    noise_prob: float = 0.0  # white, pink or brown noise
+    babble_prob: float = 0.0  # other utterances of the same split, summed
+    babble_talkers: int = 4  # utterances in one babble
+    noise_file_prob: float = 0.0  # a random stretch of one of noise_files
+    noise_files: list[str] = field(default_factory=list)  # noise recordings (any format asr reads)
+    snr_db: list[float] = field(default_factory=lambda: [5.0, 25.0])  # [low, high], each noise drawn separately
+    eq_prob: float = 0.0  # microphone colouring: a low shelf, a peak and a high shelf
+    eq_gain_db: float = 6.0  # each band's gain drawn from U(-g, g) dB
+    bandlimit_prob: float = 0.0  # a band-pass with random edges
+    telephone_prob: float = 0.0  # 8 kHz, 300-3400 Hz, 8-bit mu-law, and back
+    codec_prob: float = 0.0  # an OGG/Vorbis round trip
+    codec_compression: list[float] = field(default_factory=lambda: [0.3, 0.9])  # [low, high], 0-1 (1: smallest)
+    gain_prob: float = 0.0  # a level change (a peak over full scale is scaled back to it)
+    gain_db: list[float] = field(default_factory=lambda: [-20.0, 6.0])  # [low, high] dB
+    clip_prob: float = 0.0  # hard clipping
+    clip_level: list[float] = field(default_factory=lambda: [0.3, 0.8])  # [low, high], of the utterance's peak
 
-def choices_of(cls: type, name: str) -> tuple[str, ...]:
-    """The values field ``name`` of config dataclass ``cls`` takes (declared with ``choice``)."""
-    return next(f.metadata["choices"] for f in dataclasses.fields(cls) if f.name == name)
+    def __post_init__(self):  # every list but noise_files is a [low, high] range
+        for f in dataclasses.fields(self):
+            value, where = getattr(self, f.name), f"corpus.acoustics.{f.name}"
+            pair = isinstance(value, list) and f.name != "noise_files"
+            if pair and (len(value) != 2 or value[0] > value[1]):
+                raise ConfigError(f"{where}: {value!r} must be [low, high] with low <= high")
+            for item in value if pair else [value]:
+                check_range(item, where)
 
-
-def check_choices(cfg: Any, section: str) -> None:
-    """Refuse a field declared with ``choice`` whose value is not one of its choices."""
-    for f in dataclasses.fields(cfg):
-        allowed = f.metadata.get("choices")
-        if allowed and getattr(cfg, f.name) not in allowed:
-            raise ConfigError(f"{section}.{f.name}: {getattr(cfg, f.name)!r} is not one of {' | '.join(allowed)}")
+    @property
+    def enabled(self) -> bool:
+        """True when any effect has a probability above 0."""
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self) if f.name.endswith("_prob"))
 
 
 @dataclass
@@ -61,6 +73,7 @@ class CorpusConfig:
     EVAL_FLITE_SHARE: ClassVar[float] = 0.3
     # Share of the training utterances said by flite when both engines are used.
     train_flite_share: float = EVAL_FLITE_SHARE
+    acoustics: AcousticsConfig = field(default_factory=AcousticsConfig)  # off by default
 
     def __post_init__(self):
         check_choices(self, "corpus")
@@ -224,157 +237,3 @@ class Config:
     @property
     def resolved_run_dir(self) -> str:
         return self.run_dir or str(Path("runs") / self.name)
-
-
-# Allowed ranges [low, high] (None: unbounded) of numeric settings, checked on load.
-RANGES: dict[str, tuple[float | None, float | None]] = {
-    "corpus.n_train": (0, None), "corpus.random_voices": (0, 2000), "corpus.n_dev": (0, None),
-    "corpus.n_test": (0, None), "corpus.train_flite_share": (0, 1),
-    "data.min_duration": (0, None), "data.max_duration": (0, None), "data.num_workers": (1, None),
-    "features.sample_rate": (1000, None), "features.n_fft": (16, None), "features.win_length": (16, None),
-    "features.hop_length": (1, None), "features.n_mels": (1, None), "features.fmin": (0, None),
-    "features.log_floor": (1e-12, None),
-    "model.conv_kernel": (1, None), "model.lstm_units": (1, None),
-    "model.lstm_layers": (0, None), "model.dropout": (0, 0.95),
-    "train.epochs": (1, None), "train.batch_size": (1, None), "train.length_jitter": (0, 0.5),
-    "train.learning_rate": (1e-9, None),
-    "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),
-    "train.early_stopping_patience": (1, None), "train.log_every_steps": (1, None),
-    "train.augment.mel_warp": (0, 0.5), "train.augment.gain_db": (0, 60), "train.augment.noise_prob": (0, 1),
-    "train.augment.freq_masks": (0, None),
-    "train.augment.freq_mask_width": (0, None), "train.augment.time_masks": (0, None),
-    "train.augment.time_mask_width": (0, None), "train.augment.time_mask_max_fraction": (0, 1),
-}
-
-
-def _check_range(value: Any, where: str) -> None:
-    low, high = RANGES.get(where, (None, None))
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise ConfigError(f"{where}: {value!r} is out of range (must be {bounds})")
-
-
-def _check_value(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against the type hint ``hint``, converting int→float."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _check_value(value, option, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_check_value(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and (type(value) is not hint):
-        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value
-
-
-def from_dict(cls: type, data: Any, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from a plain dict, refusing unknown keys.
-
-    Args:
-        cls: a dataclass type of this module.
-        data: the mapping read from YAML (or None for all defaults).
-        where: dotted path used in error messages.
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        prefix = "" if where == "config" else f"{where}."
-        key = str(unknown[0])
-        key = key if key.isprintable() and key.strip() == key and key else repr(key)  # one readable line
-        raise ConfigError(f"unknown config key {prefix}{key} (known: {', '.join(sorted(names))})")
-    prefix = "" if where == "config" else f"{where}."
-    kwargs = {k: _check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
-    for key, value in kwargs.items():
-        _check_range(value, f"{prefix}{key}")
-    return cls(**kwargs)
-
-
-def to_dict(cfg: Any) -> dict:
-    """A dataclass as plain data, ready for YAML or JSON."""
-    return dataclasses.asdict(cfg)
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``section.key=value`` strings to a plain config dict (values parsed as YAML scalars)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if node.get(part) is None:  # absent, or left empty in the YAML
-                node[part] = {}
-            node = node[part]
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: {part} is not a section")
-        node[parts[-1]] = value
-    return data
-
-
-def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides.
-
-    Args:
-        path: a YAML file holding plain data.
-        overrides: ``section.key=value`` strings, applied after the file.
-    """
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc})") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            first = first_line(exc, "invalid YAML")
-            raise ConfigError(f"{path}: not plain YAML data ({first})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-    data = apply_overrides(data, overrides or [])
-    try:
-        return from_dict(Config, data)
-    except ConfigError as exc:
-        where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{exc}") from None
-
-
-def save_config(cfg: Config, path: str | os.PathLike) -> None:
-    """Write the config a run used, as YAML."""
-    atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-def save_json(section: Any, path: str | os.PathLike) -> None:
-    """Write one config section as indented JSON (a run's or the feature cache's ``features.json``)."""
-    atomic_write_text(Path(path), json.dumps(to_dict(section), indent=2))

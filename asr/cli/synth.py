@@ -10,7 +10,7 @@ from asr.config import CorpusConfig, choices_of, load_config
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("synth", help="synthesise a corpus with espeak-ng and flite")
+    p = commands.add_parser("synth", help="synthesise a corpus with espeak-ng, flite (and mbrola, pico, piper)")
     p.add_argument("--config", help="take the corpus section of this YAML recipe")
     p.add_argument("--grammar", help="built-in grammar: digits | commands")
     p.add_argument("--text-file", help="UTF-8 sentences, one a line, instead of a grammar")
@@ -19,23 +19,40 @@ def add_parser(commands) -> None:
     p.add_argument("--n-dev", type=int)
     p.add_argument("--n-test", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--engines", nargs="+", help="espeak-ng and/or flite")
+    p.add_argument("--engines", nargs="+", help="any of espeak-ng, flite, mbrola, pico, piper "
+                   "(the last three: scripts/install_voices.sh)")
     p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")
     p.add_argument("--train-flite-share", type=float, help="share of the training utterances said by flite (0-1)")
     p.add_argument("--holdout", choices=choices_of(CorpusConfig, "holdout"),
                    help="voice: unseen voices in dev/test; engine: test on flite only")
+    p.add_argument("--list-voices", action="store_true",
+                   help="print every known voice (of --engines, default all), its engine and whether it "
+                        "is available (and why not), then exit")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
     return False
 
 
+def list_voices(engines: list[str] | None) -> int:
+    """Print one line per known voice: engine, voice id, "available" or "unavailable: why"."""
+    from asr.data.synth.engines import ALL_ENGINES  # here, as in every command: `asr --help` stays light
+    from asr.data.synth.voices import voice_catalogue
+
+    for voice, problem in voice_catalogue(engines or ALL_ENGINES):
+        print(f"{voice.engine:<10} {voice.id:<36} {'available' if problem is None else 'unavailable: ' + problem}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from asr.data.synth.corpus import make_corpus  # here, as in every command: `asr --help` stays light
 
+    if getattr(args, "list_voices", False):
+        return list_voices(args.engines)
+
     # each corpus field has a flag of the same name; given flags override the config
     names = [f.name for f in dataclasses.fields(CorpusConfig)]
-    overrides = [f"corpus.{n}={json.dumps(getattr(args, n))}" for n in names if getattr(args, n) is not None]
+    overrides = [f"corpus.{n}={json.dumps(getattr(args, n))}" for n in names if getattr(args, n, None) is not None]
     if args.text_file is not None and args.grammar is None:
         overrides.append("corpus.grammar=null")
     corpus = load_config(args.config, overrides).corpus

@@ -361,4 +361,5 @@ def test_make_corpus_defaults_are_the_configs():
     for name, parameter in inspect.signature(make_corpus).parameters.items():
         if name in config and parameter.default is not inspect.Parameter.empty:
             default = list(parameter.default) if name == "engines" else parameter.default
+            default = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
             assert default == config[name], name

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from asr.config import CorpusConfig
+from asr.config import AcousticsConfig, CorpusConfig, FeatureConfig, to_dict
 from asr.core.atomic import atomic_write_text
 from asr.core.errors import ConfigError, TextError
 from asr.data.manifest import write_manifest
+from asr.data.synth.acoustics import NoiseSources, load_noise_files, render_files
 from asr.data.synth.engines import ENGINES, engine_versions, synthesize_all
 from asr.data.synth.grammars import generate_sentences, read_text_file
 from asr.data.synth.seeds import derive_seed, log_uniform
@@ -96,11 +97,39 @@ def _split_jobs(out_dir: Path, split: str, n: int, pool: Sequence[Voice], *, see
     ]
 
 
-def _synthesize_split(out_dir: Path, split: str, jobs: list[dict], workers: int) -> Path:
-    """Synthesise a split's utterances and write its manifest; return the manifest's path."""
+def _realistic_copy(out_dir: Path, split: str, jobs: list[dict], entries: list[dict], acoustics: AcousticsConfig,
+                    noises: tuple, seed: int, workers: int) -> list[dict]:
+    """Render the acoustics into copies of a split's WAVs (``wavs/<split>_realistic/``);
+    return their manifest entries (``entries``' with the key ``acoustics``: the effects)."""
+    folder = out_dir / "wavs" / f"{split}_realistic"
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = [job["out_path"] for job in jobs]
+    # seeded by the file name, not the position: an utterance an engine skipped moves no other's draws
+    tasks = [dict(src=path, dst=folder / path.name, seed=derive_seed("acoustics", seed, split, path.name))
+             for path in clean]
     start = time.perf_counter()
-    durations = synthesize_all(jobs, workers, f"synth {split}")
+    effects = render_files(tasks, acoustics, NoiseSources(tuple(clean), noises), workers, f"acoustics {split}")
+    if jobs:
+        print(f"synth: {split}: acoustics in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return [{**entry, "audio_filepath": str(task["dst"]), "acoustics": list(fx)}
+            for entry, task, fx in zip(entries, tasks, effects)]
+
+
+def _synthesize_split(out_dir: Path, split: str, jobs: list[dict], workers: int, seed: int = 0,
+                      acoustics: AcousticsConfig | None = None, noises: tuple = ()) -> dict[str, Path]:
+    """Synthesise a split's utterances and write its manifest; return ``{split: manifest path}``.
+
+    With ``acoustics`` enabled, train's manifest lists the realistic copies (the
+    clean WAVs are removed); dev and test keep the clean manifest and add
+    ``<split>_realistic``.
+    """
+    start = time.perf_counter()
+    durations = synthesize_all(jobs, workers, f"synth {split}", skip_failures=True)
     elapsed = time.perf_counter() - start
+    # an utterance an engine failed on was skipped with a warning; in place, so the caller's
+    # record of the voices used counts only the utterances kept
+    jobs[:] = [job for job, dur in zip(jobs, durations) if dur is not None]
+    durations = [dur for dur in durations if dur is not None]
     if jobs:
         print(f"synth: {split}: {len(jobs)} utterances in {elapsed:.1f} s "
               f"({len(jobs) / max(elapsed, 1e-9):.0f}/s)", file=sys.stderr)
@@ -109,17 +138,27 @@ def _synthesize_split(out_dir: Path, split: str, jobs: list[dict], workers: int)
          "speaker": job["voice"].id, "engine": job["voice"].engine}
         for job, dur in zip(jobs, durations)
     ]
-    return write_manifest(out_dir / f"{split}.jsonl", entries)
+    if acoustics is None or not acoustics.enabled:
+        return {split: write_manifest(out_dir / f"{split}.jsonl", entries)}
+    realistic = _realistic_copy(out_dir, split, jobs, entries, acoustics, noises, seed, workers)
+    if split == "train":
+        for job in jobs:
+            job["out_path"].unlink()
+        return {split: write_manifest(out_dir / f"{split}.jsonl", realistic)}
+    return {split: write_manifest(out_dir / f"{split}.jsonl", entries),
+            f"{split}_realistic": write_manifest(out_dir / f"{split}_realistic.jsonl", realistic)}
 
 
 def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: dict[str, Path],
                        used: dict[str, list[str]], *, seed: int, grammar: str | None,
                        text_file: str | os.PathLike | None, holdout: str, random_voices: int,
                        train_flite_share: float, engines: Sequence[str], rate_range: tuple[float, float],
-                       pitch_range: tuple[float, float], counts: dict[str, int]) -> None:
+                       pitch_range: tuple[float, float], counts: dict[str, int],
+                       acoustics: AcousticsConfig | None = None) -> None:
     """Write ``out_dir/corpus.json``: the settings, engine versions, and the
-    voices of each split (``pools``) and those it used (``used``: voice ids)."""
-    atomic_write_text(out_dir / "corpus.json", json.dumps({
+    voices of each split (``pools``) and those it used (``used``: voice ids);
+    ``acoustics`` only when enabled (a clean corpus's file is as before)."""
+    made = {
         "seed": seed,
         "grammar": grammar,
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
@@ -128,7 +167,7 @@ def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: 
         "train_flite_share": train_flite_share,
         "engines": sorted(set(engines)),
         "engine_versions": engine_versions(engines),
-        "sample_rate": 16000,
+        "sample_rate": FeatureConfig.sample_rate,
         "rate_range": list(rate_range),
         "pitch_range": list(pitch_range),
         "counts": counts,
@@ -136,7 +175,10 @@ def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: 
         "voices": {s: [v.id for v in pools[s]] for s in SPLITS},
         "holdout_groups": {s: sorted({v.holdout_group for v in pools[s]}) for s in SPLITS},
         "voices_used": used,
-    }, indent=2) + "\n")
+    }
+    if acoustics is not None and acoustics.enabled:
+        made["acoustics"] = to_dict(acoustics)
+    atomic_write_text(out_dir / "corpus.json", json.dumps(made, indent=2) + "\n")
 
 
 def make_corpus(
@@ -155,6 +197,7 @@ def make_corpus(
     workers: int = 4,
     rate_range: tuple[float, float] = (0.8, 1.25),
     pitch_range: tuple[float, float] = (0.85, 1.18),
+    acoustics: AcousticsConfig = CorpusConfig().acoustics,
 ) -> dict[str, Path]:
     """Synthesise a train/dev/test corpus with held-out voices.
 
@@ -171,7 +214,11 @@ def make_corpus(
             lines with replacement. Takes precedence over ``grammar``.
         n_train, n_dev, n_test: utterances per split (>= 0).
         seed: seeds sentences, voice split and assignment, rate, pitch and levels.
-        engines: engines to use, any of "espeak-ng" and "flite".
+        engines: engines to use, any of "espeak-ng", "flite", "mbrola", "pico" and
+            "piper" (the last three optional: ``scripts/install_voices.sh``; their
+            voices that are not installed are left out with one log line each).
+            An utterance an engine fails on (crash, timeout, no audio) is left out
+            with a warning, so a manifest can have fewer lines than asked.
         holdout: "voice" (dev/test voices unseen in train) or "engine" (test is
             flite only, train and dev espeak-ng only). See
             :func:`asr.data.synth.voices.split_voices`.
@@ -184,13 +231,22 @@ def make_corpus(
             changing it leaves them as they are.
         rate_range: (min, max) relative speaking rate, drawn log-uniformly per utterance.
         pitch_range: (min, max) relative pitch, drawn log-uniformly per utterance.
+        acoustics: realistic acoustics (reverb, noise, channel) rendered into
+            the WAVs (see :mod:`asr.data.synth.acoustics`); all probabilities
+            0 (the default): a clean corpus. When enabled, the train WAVs are
+            under ``wavs/train_realistic/``, and dev and test have a clean and a
+            realistic copy (``dev_realistic.jsonl``, ``test_realistic.jsonl``);
+            each realistic line has an extra key ``acoustics``: the effects applied.
+            The noise files are read before anything is synthesised.
 
     Returns:
-        ``{"train": path, "dev": path, "test": path}`` of the manifests.
+        ``{"train": path, "dev": path, "test": path}`` of the manifests, and
+        ``dev_realistic`` and ``test_realistic`` when ``acoustics`` is enabled.
     """
     counts = {"train": n_train, "dev": n_dev, "test": n_test}
     _check_settings(counts, workers, train_flite_share, rate_range, pitch_range)
     lines = _text_lines(text_file, grammar)
+    noises = load_noise_files(acoustics, FeatureConfig.sample_rate) if acoustics.enabled else ()
     if lines is not None:
         grammar = None
     out_dir = Path(out_dir).resolve()
@@ -202,12 +258,13 @@ def make_corpus(
         jobs = _split_jobs(out_dir, split, counts[split], pools[split], seed=seed, lines=lines, grammar=grammar,
                            flite_share=train_flite_share if split == "train" else CorpusConfig.EVAL_FLITE_SHARE,
                            rate_range=rate_range, pitch_range=pitch_range)
-        manifests[split] = _synthesize_split(out_dir, split, jobs, workers)
+        manifests.update(_synthesize_split(out_dir, split, jobs, workers, seed, acoustics, noises))
         used[split] = sorted({job["voice"].id for job in jobs})
 
     _write_corpus_json(out_dir, pools, manifests, used, seed=seed, grammar=grammar, text_file=text_file,
                        holdout=holdout, random_voices=random_voices, train_flite_share=train_flite_share,
-                       engines=engines, rate_range=rate_range, pitch_range=pitch_range, counts=counts)
+                       engines=engines, rate_range=rate_range, pitch_range=pitch_range, counts=counts,
+                       acoustics=acoustics)
     return manifests
 
 
@@ -215,7 +272,7 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = Corpu
                       text_file: str | None = None, n_train: int, n_dev: int, n_test: int, seed: int,
                       engines: Sequence[str], holdout: str, random_voices: int = CorpusConfig.random_voices,
                       train_flite_share: float = CorpusConfig.train_flite_share,
-                      **_ignored) -> bool:
+                      acoustics: AcousticsConfig = CorpusConfig().acoustics, **_ignored) -> bool:
     """True when ``out_dir`` holds a finished corpus made with these settings
     (``make_corpus``'s arguments; ``corpus.json`` is written last, so its
     presence means the corpus is complete)."""
@@ -228,6 +285,7 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = Corpu
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
         "holdout": holdout, "random_voices": random_voices, "engines": sorted(set(engines)),
         "counts": {"train": n_train, "dev": n_dev, "test": n_test}, "train_flite_share": train_flite_share,
+        "acoustics": to_dict(acoustics) if acoustics.enabled else None,
     }
     made.setdefault("train_flite_share", 0.3)  # corpora made before the setting existed used 0.3
     return all(made.get(key) == value for key, value in wanted.items())

@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import soundfile as sf
 
+from asr.config import FeatureConfig
 from asr.core.atomic import atomic_path, atomic_write_text
 from asr.core.errors import ConfigError
 from asr.core.progress import progress
@@ -88,7 +89,7 @@ def long_recording(
     pause_range: tuple[float, float] = (0.5, 1.2),
     rate_range: tuple[float, float] = (0.85, 1.15),
     workers: int = 2,
-    sample_rate: int = 16000,
+    sample_rate: int = FeatureConfig.sample_rate,
 ) -> dict:
     """Synthesise a long recording of test-voice utterances separated by pauses of known length.
 

@@ -6,19 +6,27 @@ Voices
     ``klatt``...); the variant is what makes it sound like a different person.
     A flite voice is one of its built-in speakers (``kal``, ``kal16``, ``awb``,
     ``rms``, ``slt``). :func:`make_random_voices` adds espeak-ng speakers with
-    random pitch and formants, for training only.
+    random pitch and formants, for training only. The optional engines' voices
+    (``mbrola``, ``pico``, ``piper``) are listed in
+    :mod:`asr.data.synth.extra_voices`; one that is not installed is left out
+    with one log line saying why.
 
 Held-out splits
     Dev and test voices are never heard in training. With ``holdout="voice"``
     whole espeak-ng *variants* are held out (so a test speaker's timbre is new in
     every accent; the accents themselves are shared), plus one flite speaker for
-    test (``rms``). With ``holdout="engine"`` test is
-    flite only and train/dev are espeak-ng only, so the whole synthesiser is
-    unseen at test time.
+    test (``rms``). Each optional engine holds out its own voices, per gender
+    (:func:`asr.data.synth.extra_voices.held_out`: MBROLA 3 dev + 3 test of 20,
+    Pico one of two for test, Piper's single voice trains only). With
+    ``holdout="engine"`` test is flite only and train/dev are espeak-ng only
+    (plus the optional engines' dev voices in dev and the rest in train), so
+    the whole synthesiser is unseen at test time.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import random
 import shutil
@@ -30,15 +38,19 @@ from typing import Sequence
 from asr.config import CorpusConfig
 from asr.core.errors import ConfigError
 from asr.data.synth.engines import (
+    ALL_ENGINES,
     ENGINES,
     FLITE_VOICES,
+    OPTIONAL_ENGINES,
     SynthesisError,
+    engine_problem,
     espeak_data_dir,
     espeak_languages,
     espeak_variants,
     flite_voices,
     require_engine,
 )
+from asr.data.synth.extra_voices import held_out, known_voices, voice_problem
 from asr.data.synth.seeds import derive_seed
 
 SPLITS = ("train", "dev", "test")
@@ -75,9 +87,10 @@ class Voice:
     """One synthetic voice.
 
     Attributes:
-        engine: "espeak-ng" or "flite".
-        name: espeak-ng language voice ("en-us", "en-gb-scotland"...) or flite voice
-            ("kal", "kal16", "awb", "rms", "slt").
+        engine: "espeak-ng", "flite", "mbrola", "pico" or "piper".
+        name: espeak-ng language voice ("en-us", "en-gb-scotland"...), flite voice
+            ("kal", "kal16", "awb", "rms", "slt"), espeak-ng MBROLA voice ("mb-us1",
+            "mb-de4-en"...), pico2wave language ("en-US", "en-GB") or Piper voice ("joe").
         variant: espeak-ng variant ("m3", "f2", "klatt"...) or "" for none (always ""
             for flite).
     """
@@ -96,10 +109,31 @@ class Voice:
     @property
     def holdout_group(self) -> str:
         """The unit held out between splits: the espeak-ng variant (its voice
-        quality) or the flite speaker (kal and kal16 are one speaker)."""
+        quality), the flite speaker (kal and kal16 are one speaker), or the voice."""
         if self.engine == "espeak-ng":
             return f"espeak-ng+{self.variant or 'default'}"
         return f"flite:{_FLITE_SPEAKER.get(self.name, self.name)}"
+
+
+def _optional_voices(engine: str) -> list[tuple[Voice, str | None]]:
+    """Every known voice of an optional engine, with why it is unavailable (None: available)."""
+    data = functools.cache(espeak_data_dir)  # asked once, and only for MBROLA voices
+    return [(Voice(engine, name), voice_problem(engine, name, data)) for name in known_voices(engine)]
+
+
+def voice_catalogue(engines: Sequence[str] = ALL_ENGINES) -> list[tuple[Voice, str | None]]:
+    """Every known voice of ``engines`` and why it cannot be used (None: it can),
+    for ``asr synth --list-voices``. A missing espeak-ng or flite is one entry
+    (name "*"), since their voices are only known by asking the program."""
+    found: list[tuple[Voice, str | None]] = []
+    for engine in dict.fromkeys(engines):
+        if engine in OPTIONAL_ENGINES:
+            found += _optional_voices(engine)
+        elif engine_problem(engine) is not None:
+            found.append((Voice(engine, "*"), engine_problem(engine)))
+        else:
+            found += [(v, None) for v in list_voices((engine,))]
+    return found
 
 
 def list_voices(engines: Sequence[str] = ENGINES) -> list[Voice]:
@@ -107,16 +141,24 @@ def list_voices(engines: Sequence[str] = ENGINES) -> list[Voice]:
 
     espeak-ng: every installed English accent (MBROLA voices excluded) times the
     curated variants that are installed. flite: its built-in voices except the
-    limited-domain ``awb_time``.
+    limited-domain ``awb_time``. mbrola, pico, piper: their known voices that are
+    installed; each one that is not is logged (one line, saying why) and left out.
 
     Args:
-        engines: any of "espeak-ng" and "flite".
+        engines: any of "espeak-ng", "flite", "mbrola", "pico" and "piper".
 
     Returns:
         The voices, sorted (by engine, name, variant).
     """
     voices: list[Voice] = []
     for engine in dict.fromkeys(engines):
+        if engine in OPTIONAL_ENGINES:
+            for voice, problem in _optional_voices(engine):
+                if problem is None:
+                    voices.append(voice)
+                else:
+                    logging.getLogger("asr").warning("synth: skipping voice %s: %s", voice.id, problem)
+            continue
         require_engine(engine)
         if engine == "espeak-ng":
             installed = espeak_variants()
@@ -235,6 +277,9 @@ def split_voices(voices: Sequence[Voice], holdout: str, seed: int) -> dict[str, 
     accent; flite's rms goes to test; the rest train.
     ``holdout="engine"``: the same dev variants, all other espeak-ng voices
     train, and every flite voice is test.
+    mbrola, pico, piper (either mode): each engine's own held-out voices
+    (:func:`asr.data.synth.extra_voices.held_out`) go to dev and (``"voice"``
+    only) test; the rest train.
 
     Args:
         voices: from :func:`list_voices`.
@@ -262,6 +307,12 @@ def split_voices(voices: Sequence[Voice], holdout: str, seed: int) -> dict[str, 
             splits["train"].append(v)
     for v in flite:
         splits[_flite_split(v, holdout)].append(v)
+    for engine in OPTIONAL_ENGINES:
+        names = [v.name for v in voices if v.engine == engine]
+        extra_held = held_out(engine, names, seed)
+        for v in (v for v in voices if v.engine == engine):
+            split = next((s for s in ("dev", "test") if v.name in extra_held[s]), "train")
+            splits["train" if split == "test" and holdout == "engine" else split].append(v)
     return {s: sorted(vs) for s, vs in splits.items()}
 
 
@@ -269,13 +320,16 @@ def assign_voices(pool: Sequence[Voice], n: int, rng: random.Random,
                   flite_share: float = CorpusConfig.EVAL_FLITE_SHARE) -> list[Voice]:
     """Spread ``n`` utterances over ``pool``: round-robin over a shuffle of each
     engine's voices (so every voice is used before any repeats), flite taking
-    ``flite_share`` of them when both engines are present."""
-    by_engine = {e: [v for v in pool if v.engine == e] for e in ENGINES}
+    ``flite_share`` of them when another engine is present too, and the other
+    engines sharing the rest equally (the first in :data:`ALL_ENGINES` order
+    taking the remainder)."""
+    by_engine = {e: [v for v in pool if v.engine == e] for e in ALL_ENGINES}
     by_engine = {e: vs for e, vs in by_engine.items() if vs}
-    counts = {e: n for e in by_engine}
-    if len(by_engine) == 2:
-        counts["flite"] = round(flite_share * n)
-        counts["espeak-ng"] = n - counts["flite"]
+    others = [e for e in by_engine if e != "flite"]
+    counts = {"flite": round(flite_share * n) if others else n} if "flite" in by_engine else {}
+    rest = n - counts.get("flite", 0)
+    for i, engine in enumerate(others):
+        counts[engine] = rest // len(others) + (1 if i < rest % len(others) else 0)
     chosen: list[Voice] = []
     for engine, vs in by_engine.items():
         vs = list(vs)

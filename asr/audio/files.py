@@ -11,6 +11,7 @@ import numpy as np
 
 import soundfile as sf
 
+from asr.core.atomic import atomic_path
 from asr.core.errors import AudioError, first_line
 
 SILENCE_PEAK = 1e-4  # a file whose peak is below this is treated as silent
@@ -141,3 +142,12 @@ def read_audio(
     """``load_audio`` then ``check_audio``: the one way the toolkit reads a file."""
     audio = load_audio(path, sample_rate, max_duration)
     return check_audio(audio, sample_rate, str(path), min_duration, max_duration)
+
+
+def write_pcm16(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> int:
+    """Write float samples ``[n]`` in [-1, 1] as a 16-bit PCM WAV, atomically
+    (rounded, clipped to the int16 range); returns ``n``."""
+    pcm = np.clip(np.round(np.asarray(samples) * 32767.0), -32768, 32767).astype(np.int16)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
+    return pcm.size

@@ -134,7 +134,7 @@ def onset_errors(onsets: Sequence[float], references: Sequence[str], words: Sequ
 
 def evaluate_long(recognizer, recording: str | os.PathLike, chunk_seconds: float | None = None) -> LongFormResult:
     """Score long-form transcription on a recording of known utterances
-    (``asr.data.synth.corpus.long_recording``'s ``long.json``).
+    (``asr.data.synth.long.long_recording``'s ``long.json``).
 
     Args:
         recognizer: an ``asr.inference.recognizer.Recognizer``.

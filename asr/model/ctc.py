@@ -207,7 +207,7 @@ class CTCModel(keras.Model):
         # a pass over the training data that shifts every epoch's shuffle by one, and that fails under
         # MultiWorkerMirroredStrategy with dict batches (keras-team/keras#20329). A CTCModel is built
         # when constructed and has no compiled loss or metrics: only the optimizer is left, which
-        # needs no batch. (Loss curves matching one device's, tests/test_distribute.py, check this.)
+        # needs no batch. (Loss curves matching one device's, tests/training/test_distribute.py, check this.)
         super()._maybe_symbolic_build(iterator=None, data_batch=data_batch)
 
     def get_config(self):

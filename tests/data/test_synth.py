@@ -1,4 +1,4 @@
-"""Tests for asr.grammars and asr.synth (needs espeak-ng and flite installed)."""
+"""Tests for asr.data.synth (grammars, voices, engines, corpora) (needs espeak-ng and flite installed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Word n-gram LMs (asr.lm): building with interpolated modified Kneser-Ney,
+"""Word n-gram LMs (asr.decoding.ngram, asr.decoding.lm_build): building with interpolated modified Kneser-Ney,
 ARPA writing and reading, parse errors; the CTC prefix beam search with an LM
 and hot words (asr.decoding); and `asr lm build` + `asr transcribe --lm` end to end."""
 

@@ -1,4 +1,4 @@
-"""Distributed training (asr.distribute) and mixed precision.
+"""Distributed training (asr.training.distribute) and mixed precision.
 
 The mirrored and multi-worker runs happen in fresh processes (tests/training/distributed_worker.py):
 two logical CPU devices, or two worker processes on loopback, must be set up

@@ -34,7 +34,7 @@ from asr.core.atomic import LineWriter
 from asr.core.errors import ManifestError
 from asr.data.importers.base import Candidate, Skipped
 from asr.data.importers.check import check_item
-from asr.data.manifest import ManifestWriter
+from asr.data.manifest import ManifestWriter, write_manifest
 from asr.text import Tokenizer
 
 KTUBERLING_PACKAGE = "ktuberling-data"
@@ -221,10 +221,7 @@ def prepare_real_speech(out_dir: str | Path = "data/real", ktuberling_root: Path
                 result.counts[subset] += 1
                 seconds += rows[-1]["duration"]
         result.manifests[subset], result.seconds[subset] = path, seconds
-    result.manifests["all"] = path = out_dir / "all.jsonl"
-    with ManifestWriter(path, absolute=True) as writer:
-        for row in rows:
-            writer.write(row)
+    result.manifests["all"] = write_manifest(out_dir / "all.jsonl", rows, absolute=True)
     result.counts["all"], result.seconds["all"] = len(rows), sum(result.seconds.values())
     result.phrases = out_dir / "phrases.txt"
     phrases = sorted({tokenizer.normalize(row["text"]) for row in rows})

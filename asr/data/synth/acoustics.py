@@ -34,9 +34,9 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import butter, resample_poly, sosfilt, sosfiltfilt
 
+from asr.audio.files import write_pcm16
 from asr.audio.files import read_audio
 from asr.config import AcousticsConfig
-from asr.core.atomic import atomic_path
 from asr.core.errors import ASRError, ConfigError, first_line
 from asr.core.progress import progress
 from asr.data.augment import NOISE_COLORS
@@ -299,9 +299,7 @@ def render_file(src: Path, dst: Path, cfg: AcousticsConfig, seed: int, sources: 
     (written atomically, 16-bit PCM); return the effects' labels."""
     x, sample_rate = sf.read(src, dtype="float64")
     rendered = render(x, sample_rate, cfg, seed, sources, exclude=src)
-    pcm = np.clip(np.round(rendered.audio * 32767.0), -32768, 32767).astype(np.int16)
-    with atomic_path(dst) as tmp:
-        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
+    write_pcm16(dst, rendered.audio, sample_rate)
     return rendered.effects
 
 

@@ -30,8 +30,8 @@ from xml.sax.saxutils import escape as xml_escape
 import numpy as np
 import soundfile as sf
 
+from asr.audio.files import write_pcm16
 from asr.config import FeatureConfig
-from asr.core.atomic import atomic_path
 from asr.core.errors import ASRError, ConfigError
 from asr.core.progress import progress
 from asr.data.synth.piper_engine import piper_audio, piper_problem
@@ -345,11 +345,7 @@ def synthesize(
     # Dither so the padding is not digital zero: a model should not learn that
     # exact silence marks synthetic audio, and log features stay finite.
     y += rng.normal(0.0, 1.0 / 32768.0, y.size)
-    pcm = np.clip(np.round(y * 32767.0), -32768, 32767).astype(np.int16)
-
-    with atomic_path(out_path) as tmp:
-        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
-    return pcm.size / sample_rate
+    return write_pcm16(out_path, y, sample_rate) / sample_rate
 
 
 def _skipping(job: dict) -> float | str:

@@ -16,8 +16,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import soundfile as sf
 
+from asr.audio.files import write_pcm16
 from asr.config import FeatureConfig
-from asr.core.atomic import atomic_path, atomic_write_text
+from asr.core.atomic import atomic_write_text
 from asr.core.errors import ConfigError
 from asr.core.progress import progress
 from asr.data.manifest import write_manifest
@@ -68,11 +69,9 @@ def _append_utterances(jobs: Sequence[dict], pieces: list[np.ndarray], rows: lis
 def _write_long_recording(out_dir: Path, pieces: list[np.ndarray], rows: list[dict], sample_rate: int) -> dict:
     """Write ``long.wav`` (the pieces joined, 16-bit PCM), ``utterances.jsonl``
     and ``long.json`` into ``out_dir``; return what ``long.json`` holds."""
-    pcm = np.clip(np.round(np.concatenate(pieces) * 32767.0), -32768, 32767).astype(np.int16)
-    with atomic_path(out_dir / "long.wav") as tmp:
-        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
+    samples = write_pcm16(out_dir / "long.wav", np.concatenate(pieces), sample_rate)
     write_manifest(out_dir / "utterances.jsonl", rows)
-    info = {"audio_filepath": str(out_dir / "long.wav"), "duration": pcm.size / sample_rate,
+    info = {"audio_filepath": str(out_dir / "long.wav"), "duration": samples / sample_rate,
             "manifest": str(out_dir / "utterances.jsonl"), "utterances": rows}
     atomic_write_text(out_dir / "long.json", json.dumps(info, indent=2) + "\n")
     return info

@@ -14,6 +14,10 @@ def add_parser(commands) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start from this model's weights (a run or saved-model folder, or a .keras file), "
+                        "e.g. saved_models/commands: fine-tuning (configs/adapt.yaml); "
+                        "same as --set train.init_from=MODEL")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
@@ -23,6 +27,9 @@ def needs_tensorflow(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     from asr.training.trainer import train  # here: Keras and TensorFlow load only for the commands that need them
 
-    metrics = train(load_config(args.config, args.overrides), resume=args.resume)
+    overrides = list(args.overrides)
+    if args.init_from is not None:
+        overrides.append(f"train.init_from={json.dumps(args.init_from)}")
+    metrics = train(load_config(args.config, overrides), resume=args.resume)
     print(json.dumps(metrics.to_dict(), indent=2))
     return 0

@@ -49,7 +49,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "train.epochs": (1, None), "train.batch_size": (1, None), "train.length_jitter": (0, 0.5),
     "train.learning_rate": (1e-9, None),
     "train.warmup_steps": (0, None), "train.min_learning_rate": (0, None), "train.clipnorm": (1e-9, None),
-    "train.early_stopping_patience": (1, None), "train.log_every_steps": (1, None),
+    "train.early_stopping_patience": (1, None), "train.freeze_blocks": (0, None), "train.log_every_steps": (1, None),
     "train.augment.mel_warp": (0, 0.5), "train.augment.gain_db": (0, 60), "train.augment.noise_prob": (0, 1),
     "train.augment.freq_masks": (0, None),
     "train.augment.freq_mask_width": (0, None), "train.augment.time_masks": (0, None),

@@ -47,6 +47,13 @@ class AcousticsConfig:
             for item in value if pair else [value]:
                 check_range(item, where)
 
+    @classmethod
+    def realistic(cls) -> AcousticsConfig:
+        """Every effect on at a modest probability (docs/AUGMENTATION.md): what ``asr synth``
+        renders by default for a grammar or text file, and ``configs/words.yaml``'s setting."""
+        return cls(reverb_prob=0.5, noise_prob=0.3, babble_prob=0.2, eq_prob=0.3, bandlimit_prob=0.1,
+                   telephone_prob=0.1, codec_prob=0.1, gain_prob=0.3, clip_prob=0.05)
+
     @property
     def enabled(self) -> bool:
         """True when any effect has a probability above 0."""
@@ -57,7 +64,7 @@ class AcousticsConfig:
 class CorpusConfig:
     """The synthetic corpus a recipe trains on (``asr synth``)."""
 
-    grammar: str | None = "commands"  # built-in grammar: digits | commands
+    grammar: str | None = "commands"  # built-in grammar: digits | commands, or a JSGF file (.jsgf)
     text_file: str | None = None  # or sentences from a UTF-8 file, one a line
     out_dir: str = "data/commands"
     n_train: int = 4000
@@ -65,7 +72,8 @@ class CorpusConfig:
     n_test: int = 600
     seed: int = 0
     engines: list[str] = field(default_factory=lambda: ["espeak-ng", "flite"])
-    holdout: str = choice("voice", "engine")  # voice: unseen voices in dev/test; engine: test on flite only
+    holdout: str = choice("voice", "engine")  # voice: unseen voices in dev/test; engine: test on one engine alone
+    held_out_engine: str = choice("flite", "espeak-ng", "mbrola", "pico", "piper")  # holdout: engine's test engine
     random_voices: int = 0  # extra random-timbre espeak-ng speakers, training only
     # Share of the dev and test utterances said by flite when both engines are used: fixed, not a
     # setting, so that dev and test figures compare across recipes. flite has only a few voices,
@@ -209,9 +217,15 @@ class TrainConfig:
     # float32 | mixed_float16 (loss scaling) | mixed_bfloat16: the encoder's compute dtype; weights,
     # the CTC head and the loss stay float32, and the saved model.keras is float32
     precision: str = choice("float32", "mixed_float16", "mixed_bfloat16")
+    # start from this model's weights (a run or saved-model folder, or a .keras file) instead of random
+    # ones: fine-tuning, e.g. configs/adapt.yaml. Its features and encoder must match the recipe's.
+    init_from: str | None = None
+    freeze_blocks: int = 0  # with init_from: the lowest N encoder blocks (conv0, conv1, bilstm0...) stay as loaded
 
     def __post_init__(self):
         check_choices(self, "train")
+        if self.freeze_blocks and self.init_from is None:
+            raise ConfigError("train.freeze_blocks: freezing needs train.init_from (random layers would stay random)")
         if self.devices and self.distribution != "mirrored":
             raise ConfigError(f"train.devices: {self.devices!r} only applies to train.distribution: mirrored")
 
@@ -229,10 +243,21 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    def manifest(self, split: str) -> str:
-        """The manifest path for ``split`` (train | dev | test)."""
+    def manifest(self, split: str) -> str | None:
+        """The manifest path for ``split`` (train | dev | test).
+
+        By default all three are the synthetic corpus's (``<corpus.out_dir>/<split>.jsonl``).
+        Once ``data.train_manifest`` names the user's own data, nothing falls back to the
+        corpus: dev must be named too (else ``ConfigError``), and test is None unless named,
+        so no figure is reported on a test set the user did not choose.
+        """
         explicit = getattr(self.data, f"{split}_manifest")
-        return explicit or str(Path(self.corpus.out_dir) / f"{split}.jsonl")
+        if explicit or self.data.train_manifest is None:
+            return explicit or str(Path(self.corpus.out_dir) / f"{split}.jsonl")
+        if split == "dev":
+            raise ConfigError("data.dev_manifest: name a dev manifest too when data.train_manifest is your own "
+                              "data (the best epoch is chosen on it)")
+        return None
 
     @property
     def resolved_run_dir(self) -> str:

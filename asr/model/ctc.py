@@ -71,8 +71,11 @@ class MaskedConv1D(layers.Layer):
         self.strides = strides
         self.activation = activation
         self.pad = kernel_size // 2
+        # trainable passed on: a frozen layer (train.freeze_blocks) must load frozen, or a resumed
+        # run's optimizer would find more variables than it saved
         self.conv = layers.Conv1D(filters, kernel_size, strides=strides, padding="valid",
-                                  activation=activation, name="conv", dtype=self.dtype_policy)
+                                  activation=activation, name="conv", dtype=self.dtype_policy,
+                                  trainable=self.trainable)
 
     def build(self, x_shape, lengths_shape=None):
         self.conv.build((x_shape[0], None, x_shape[-1]))

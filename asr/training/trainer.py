@@ -43,6 +43,7 @@ from asr.training.curves import plot_learning_curves
 from asr.training.results import DevScore, TestScore, TrainResult, WorkerResult
 from asr.training.callbacks import CheckpointAndStop, DevEvaluation, StopOnNonFiniteLoss
 from asr.training.checkpoints import CheckpointStore, RunLock, atomic_save_model
+from asr.training.init_from import freeze_lower_blocks, initialise_from
 from asr.training.distribute import ReplicaAdam, ReplicaLossScaleOptimizer, is_chief, make_strategy, task_name
 
 if TYPE_CHECKING:
@@ -196,11 +197,15 @@ def _load_splits(cfg: Config, tokenizer: Tokenizer) -> tuple[Split, Split]:
 
 def _build_or_resume(cfg: Config, strategy, model: CTCModel | None, tokenizer: Tokenizer, steps_per_epoch: int,
                      initial_epoch: int, out_dir: Path) -> CTCModel:
-    """A new compiled model under the strategy's scope, or the resumed one; says how the batch is shared."""
+    """A new compiled model under the strategy's scope (from ``train.init_from``'s weights
+    when set), or the resumed one; says how the batch is shared."""
     if model is None:
         with strategy.scope():
             model = build_model(cfg.model, cfg.features, tokenizer, cfg.train.precision)
-            model.compile(optimizer=_optimizer(cfg, steps_per_epoch))
+            if cfg.train.init_from is not None:
+                initialise_from(model, cfg)
+                freeze_lower_blocks(model, cfg.train.freeze_blocks)
+            model.compile(optimizer=_optimizer(cfg, steps_per_epoch))  # after freezing: Keras collects trainables here
     else:
         log.info(f"resuming after epoch {initial_epoch} (optimizer step {int(model.optimizer.iterations.numpy())})")
     replicas, chief = strategy.num_replicas_in_sync, is_chief(strategy)
@@ -227,7 +232,7 @@ def _finish_run(cfg: Config, run_dir: Path, state: dict, train_split: Split, dev
     best = float32_copy(keras.saving.load_model(run_dir / "checkpoints" / "best.keras", safe_mode=True))
     atomic_save_model(best, run_dir / MODEL_FILE)  # float32_copy has left the optimizer out already
     test = None
-    if Path(cfg.manifest("test")).is_file():
+    if cfg.manifest("test") is not None and Path(cfg.manifest("test")).is_file():
         result = evaluate(Recognizer(KerasBackend(best)), cfg.manifest("test"), cfg.data)
         test = TestScore(result.wer, result.cer, result.rtf, result.utterances, result.skipped)
     metrics = TrainResult(

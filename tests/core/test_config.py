@@ -209,3 +209,17 @@ def test_an_unknown_key_that_is_not_printable_is_named_on_one_line(tmp_path):
         load_config(path)
     message = str(info.value)
     assert "\n" not in message and "unknown config key '\\n'" in message
+
+
+def test_own_training_data_never_falls_back_to_the_corpus_for_dev_or_test():
+    cfg = load_config(None, ["data.train_manifest=mine/train.jsonl", "data.dev_manifest=mine/dev.jsonl"])
+    assert cfg.manifest("train") == "mine/train.jsonl" and cfg.manifest("dev") == "mine/dev.jsonl"
+    assert cfg.manifest("test") is None  # not the synthetic corpus's test set
+    assert load_config(None, ["data.train_manifest=a.jsonl", "data.dev_manifest=b.jsonl",
+                              "data.test_manifest=c.jsonl"]).manifest("test") == "c.jsonl"
+    with pytest.raises(ConfigError, match="data.dev_manifest: name a dev manifest too"):
+        load_config(None, ["data.train_manifest=mine/train.jsonl"]).manifest("dev")
+    # without own training data all three are the corpus's
+    corpus = load_config(None, ["corpus.out_dir=somewhere"])
+    assert [corpus.manifest(s) for s in ("train", "dev", "test")] == [
+        str(Path("somewhere") / f"{s}.jsonl") for s in ("train", "dev", "test")]

@@ -6,13 +6,14 @@ import argparse
 import dataclasses
 import json
 
-from asr.config import CorpusConfig, choices_of, load_config
+from asr.config import AcousticsConfig, CorpusConfig, choices_of, load_config
 
 
 def add_parser(commands) -> None:
     p = commands.add_parser("synth", help="synthesise a corpus with espeak-ng, flite (and mbrola, pico, piper)")
     p.add_argument("--config", help="take the corpus section of this YAML recipe")
-    p.add_argument("--grammar", help="built-in grammar: digits | commands")
+    p.add_argument("--grammar", help="built-in grammar: digits | commands, or a JSGF file (.jsgf): sentences covering "
+                   "every alternative (docs/GRAMMARS.md)")
     p.add_argument("--text-file", help="UTF-8 sentences, one a line, instead of a grammar")
     p.add_argument("--out", dest="out_dir", help="output folder")
     p.add_argument("--n-train", type=int)
@@ -20,11 +21,16 @@ def add_parser(commands) -> None:
     p.add_argument("--n-test", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engines", nargs="+", help="any of espeak-ng, flite, mbrola, pico, piper "
-                   "(the last three: scripts/install_voices.sh)")
+                   "(the last three: scripts/install_voices.sh); without --config: every installed one")
     p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")
     p.add_argument("--train-flite-share", type=float, help="share of the training utterances said by flite (0-1)")
     p.add_argument("--holdout", choices=choices_of(CorpusConfig, "holdout"),
-                   help="voice: unseen voices in dev/test; engine: test on flite only")
+                   help="voice: unseen voices in dev/test; engine: test on one engine alone (--held-out-engine)")
+    p.add_argument("--held-out-engine", choices=choices_of(CorpusConfig, "held_out_engine"),
+                   help="with --holdout engine: the engine test is made of, unheard in train and dev (default: flite)")
+    p.add_argument("--clean", action="store_true",
+                   help="no realistic acoustics: without --config, --grammar and --text-file corpora get rooms, "
+                        "noise and channels (docs/AUGMENTATION.md) unless this is given")
     p.add_argument("--list-voices", action="store_true",
                    help="print every known voice (of --engines, default all), its engine and whether it "
                         "is available (and why not), then exit")
@@ -46,6 +52,7 @@ def list_voices(engines: list[str] | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from asr.data.synth.corpus import make_corpus  # here, as in every command: `asr --help` stays light
+    from asr.data.synth.presets import best_corpus
 
     if getattr(args, "list_voices", False):
         return list_voices(args.engines)
@@ -56,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     if args.text_file is not None and args.grammar is None:
         overrides.append("corpus.grammar=null")
     corpus = load_config(args.config, overrides).corpus
+    if args.config is None:  # no recipe: a phrase file or grammar gets every voice and realistic acoustics
+        corpus = best_corpus(corpus, engines_given=args.engines is not None,
+                             share_given=args.train_flite_share is not None, clean=args.clean)
+    elif args.clean:
+        corpus = dataclasses.replace(corpus, acoustics=AcousticsConfig())
     manifests = make_corpus(**vars(corpus))
     for split, path in manifests.items():
         print(f"{split}: {path}")

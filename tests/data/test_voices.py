@@ -90,6 +90,31 @@ def test_split_holds_out_whole_voices_per_engine() -> None:
     assert {v.id for v in engine_mode["dev"] if v.engine != "espeak-ng"} == {v.id for v in splits["dev"]}
 
 
+def test_engine_holdout_tests_on_any_one_engine_alone() -> None:
+    from asr.core.errors import ConfigError
+    from asr.data.synth.extra_voices import MBROLA_VOICES
+    from asr.data.synth.voices import Voice, split_voices
+
+    espeak = [Voice("espeak-ng", lang, v) for lang in ("en-us", "en-gb") for v in ("m1", "m2", "m3", "m4", "m5",
+                                                                                     "f1", "f2", "f3", "f4", "f5")]
+    voices = (espeak + [Voice("flite", n) for n in ("kal", "rms", "slt")]
+              + [Voice("mbrola", n) for n in MBROLA_VOICES] + [Voice("pico", n) for n in ("en-US", "en-GB")]
+              + [Voice("piper", "joe")])
+    by_voice = split_voices(voices, "voice", seed=0)
+    for engine in ("espeak-ng", "flite", "mbrola", "pico", "piper"):
+        splits = split_voices(voices, "engine", seed=0, held_out_engine=engine)
+        assert {v.engine for v in splits["test"]} == {engine}
+        assert len(splits["test"]) == sum(v.engine == engine for v in voices)  # all of its voices
+        assert engine not in {v.engine for v in splits["train"] + splits["dev"]}
+        # the other engines' dev voices are those of the voice holdout; their test voices train
+        assert splits["dev"] == [v for v in by_voice["dev"] if v.engine != engine]
+        assert sorted(splits["train"]) == sorted(v for v in by_voice["train"] + by_voice["test"] if v.engine != engine)
+    with pytest.raises(ConfigError, match="needs pico voices"):
+        split_voices(espeak, "engine", seed=0, held_out_engine="pico")
+    with pytest.raises(ConfigError, match="and another engine's"):
+        split_voices(espeak, "engine", seed=0, held_out_engine="espeak-ng")
+
+
 def test_assign_voices_shares_the_rest_equally_between_engines() -> None:
     from asr.data.synth.voices import Voice, assign_voices
 

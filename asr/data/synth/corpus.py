@@ -23,7 +23,7 @@ from asr.core.errors import ConfigError, TextError
 from asr.data.manifest import write_manifest
 from asr.data.synth.acoustics import NoiseSources, load_noise_files, render_files
 from asr.data.synth.engines import ENGINES, engine_versions, synthesize_all
-from asr.data.synth.grammars import generate_sentences, read_text_file
+from asr.data.synth.grammars import generate_sentences, grammar_digest, is_grammar_file, read_text_file
 from asr.data.synth.seeds import derive_seed, log_uniform
 from asr.data.synth.voices import (
     SPLITS,
@@ -62,11 +62,11 @@ def _text_lines(text_file: str | os.PathLike | None, grammar: str | None) -> lis
 
 
 def _voice_pools(out_dir: Path, engines: Sequence[str], holdout: str, seed: int, random_voices: int,
-                 counts: dict[str, int]) -> dict[str, list[Voice]]:
-    """Each split's voices, random ones added to train; raise if a split that
-    needs utterances has none."""
-    pools = split_voices(list_voices(engines), holdout, seed)
-    if "espeak-ng" in engines:
+                 counts: dict[str, int], held_out_engine: str) -> dict[str, list[Voice]]:
+    """Each split's voices, random ones added to train (unless espeak-ng is the
+    held-out engine); raise if a split that needs utterances has none."""
+    pools = split_voices(list_voices(engines), holdout, seed, held_out_engine)
+    if "espeak-ng" in engines and not (holdout == "engine" and held_out_engine == "espeak-ng"):
         pools["train"] = sorted(pools["train"] + make_random_voices(random_voices, out_dir, seed))
     for split, n in counts.items():
         if n and not pools[split]:
@@ -154,15 +154,18 @@ def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: 
                        text_file: str | os.PathLike | None, holdout: str, random_voices: int,
                        train_flite_share: float, engines: Sequence[str], rate_range: tuple[float, float],
                        pitch_range: tuple[float, float], counts: dict[str, int],
-                       acoustics: AcousticsConfig | None = None) -> None:
+                       acoustics: AcousticsConfig | None = None, held_out_engine: str | None = None) -> None:
     """Write ``out_dir/corpus.json``: the settings, engine versions, and the
     voices of each split (``pools``) and those it used (``used``: voice ids);
-    ``acoustics`` only when enabled (a clean corpus's file is as before)."""
+    ``acoustics`` only when enabled and ``held_out_engine`` only with ``holdout="engine"``
+    (so a voice-holdout, clean corpus's file is as before)."""
     made = {
         "seed": seed,
         "grammar": grammar,
         "text_file": str(Path(text_file).resolve()) if text_file is not None else None,
+        **({"grammar_sha256": grammar_digest(grammar)} if is_grammar_file(grammar) else {}),
         "holdout": holdout,
+        **({"held_out_engine": held_out_engine} if holdout == "engine" else {}),
         "random_voices": random_voices,
         "train_flite_share": train_flite_share,
         "engines": sorted(set(engines)),
@@ -192,6 +195,7 @@ def make_corpus(
     seed: int = CorpusConfig.seed,
     engines: Sequence[str] = ENGINES,
     holdout: str = CorpusConfig.holdout,
+    held_out_engine: str = CorpusConfig.held_out_engine,
     random_voices: int = CorpusConfig.random_voices,
     train_flite_share: float = CorpusConfig.train_flite_share,
     workers: int = 4,
@@ -220,8 +224,9 @@ def make_corpus(
             An utterance an engine fails on (crash, timeout, no audio) is left out
             with a warning, so a manifest can have fewer lines than asked.
         holdout: "voice" (dev/test voices unseen in train) or "engine" (test is
-            flite only, train and dev espeak-ng only). See
+            ``held_out_engine`` alone, train and dev the other engines). See
             :func:`asr.data.synth.voices.split_voices`.
+        held_out_engine: the test engine with ``holdout="engine"``.
         workers: parallel synthesis threads (each drives one engine process).
         random_voices: extra espeak-ng speakers with random pitch and formants
             (see :func:`asr.data.synth.voices.make_random_voices`), added to the
@@ -250,7 +255,7 @@ def make_corpus(
     if lines is not None:
         grammar = None
     out_dir = Path(out_dir).resolve()
-    pools = _voice_pools(out_dir, engines, holdout, seed, random_voices, counts)
+    pools = _voice_pools(out_dir, engines, holdout, seed, random_voices, counts, held_out_engine)
 
     manifests: dict[str, Path] = {}
     used: dict[str, list[str]] = {}
@@ -264,13 +269,14 @@ def make_corpus(
     _write_corpus_json(out_dir, pools, manifests, used, seed=seed, grammar=grammar, text_file=text_file,
                        holdout=holdout, random_voices=random_voices, train_flite_share=train_flite_share,
                        engines=engines, rate_range=rate_range, pitch_range=pitch_range, counts=counts,
-                       acoustics=acoustics)
+                       acoustics=acoustics, held_out_engine=held_out_engine)
     return manifests
 
 
 def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = CorpusConfig.grammar,
                       text_file: str | None = None, n_train: int, n_dev: int, n_test: int, seed: int,
                       engines: Sequence[str], holdout: str, random_voices: int = CorpusConfig.random_voices,
+                      held_out_engine: str = CorpusConfig.held_out_engine,
                       train_flite_share: float = CorpusConfig.train_flite_share,
                       acoustics: AcousticsConfig = CorpusConfig().acoustics, **_ignored) -> bool:
     """True when ``out_dir`` holds a finished corpus made with these settings
@@ -286,6 +292,10 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = Corpu
         "holdout": holdout, "random_voices": random_voices, "engines": sorted(set(engines)),
         "counts": {"train": n_train, "dev": n_dev, "test": n_test}, "train_flite_share": train_flite_share,
         "acoustics": to_dict(acoustics) if acoustics.enabled else None,
+        "held_out_engine": held_out_engine if holdout == "engine" else None,
+        "grammar_sha256": grammar_digest(grammar) if text_file is None else None,
     }
     made.setdefault("train_flite_share", 0.3)  # corpora made before the setting existed used 0.3
+    if holdout == "engine":
+        made.setdefault("held_out_engine", "flite")  # engine-holdout corpora made before the setting: flite
     return all(made.get(key) == value for key, value in wanted.items())

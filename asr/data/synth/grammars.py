@@ -13,21 +13,26 @@ as words. Two grammars are built in:
     trained on it also recognises plain digits.
 
 A grammar is a function ``(rng: random.Random) -> str``; :func:`generate_sentences`
-draws from one deterministically for a seed. The grammars themselves live in
+draws from one deterministically for a seed. A JSGF file (``.jsgf``) is a grammar
+too: its sentences are sampled to cover every alternative (:mod:`asr.grammar.sample`). The grammars themselves live in
 :mod:`asr.data.synth.digits` and :mod:`asr.data.synth.commands`; this module
 names them and reads sentences from text files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
 from asr.core.errors import ConfigError, TextError
 from asr.data.synth.commands import commands
 from asr.data.synth.digits import digits
+from asr.grammar.jsgf import read_grammar
+from asr.grammar.sample import sample_sentences
 
 GRAMMARS: Mapping[str, Callable[[random.Random], str]] = MappingProxyType({
     "commands": commands,
@@ -39,7 +44,8 @@ def generate_sentences(grammar: str, n: int, seed: int) -> list[str]:
     """Draw ``n`` sentences from a built-in grammar, deterministically for ``seed``.
 
     Args:
-        grammar: a name in :data:`GRAMMARS` ("commands" or "digits").
+        grammar: a name in :data:`GRAMMARS` ("commands" or "digits"), or a JSGF file
+            (``.jsgf``), sampled to cover every alternative (``asr.grammar.sample``).
         n: how many sentences (>= 0).
         seed: the random seed; the same (grammar, n, seed) always gives the same list,
             and a shorter ``n`` gives a prefix of a longer one.
@@ -47,13 +53,31 @@ def generate_sentences(grammar: str, n: int, seed: int) -> list[str]:
     Returns:
         ``n`` normalised sentences (repeats are possible).
     """
-    if grammar not in GRAMMARS:
-        raise ConfigError(f"grammar: unknown grammar {grammar!r}; choose one of {', '.join(sorted(GRAMMARS))}")
     if n < 0:
         raise ConfigError(f"grammar: cannot generate a negative number of sentences ({n})")
+    if is_grammar_file(grammar):
+        return sample_sentences(read_grammar(grammar), n, seed)
+    if grammar not in GRAMMARS:
+        raise ConfigError(f"grammar: unknown grammar {grammar!r}; choose one of {', '.join(sorted(GRAMMARS))}, "
+                          "or give a JSGF file (.jsgf)")
     rng = random.Random(seed)
     fn = GRAMMARS[grammar]
     return [fn(rng) for _ in range(n)]
+
+
+def is_grammar_file(grammar: str | None) -> bool:
+    """Whether ``grammar`` names a JSGF file rather than a built-in grammar."""
+    return grammar is not None and grammar not in GRAMMARS and str(grammar).endswith((".jsgf", ".gram"))
+
+
+def grammar_digest(grammar: str | None) -> str | None:
+    """The SHA-256 of a JSGF grammar file (what ``corpus.json`` records), None for a built-in one."""
+    if not is_grammar_file(grammar):
+        return None
+    try:
+        return hashlib.sha256(Path(grammar).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"{grammar}: cannot read grammar ({exc.strerror or exc})") from None
 
 
 def vocabulary(grammar: str, n: int = 20000, seed: int = 0) -> set[str]:

@@ -18,9 +18,9 @@ Held-out splits
     test (``rms``). Each optional engine holds out its own voices, per gender
     (:func:`asr.data.synth.extra_voices.held_out`: MBROLA 3 dev + 3 test of 20,
     Pico one of two for test, Piper's single voice trains only). With
-    ``holdout="engine"`` test is flite only and train/dev are espeak-ng only
-    (plus the optional engines' dev voices in dev and the rest in train), so
-    the whole synthesiser is unseen at test time.
+    ``holdout="engine"`` test is one engine alone (``corpus.held_out_engine``,
+    flite by default) and train and dev are the others', so the whole
+    synthesiser is unseen at test time.
 """
 
 from __future__ import annotations
@@ -259,60 +259,56 @@ def _held_out_variants(present: set[str], seed: int) -> dict[str, set[str]]:
     return held
 
 
-def _flite_split(voice: Voice, holdout: str) -> str:
-    if holdout == "engine":
-        return "test"
-    if voice.name in _FLITE_HOLDOUT["dev"]:
-        return "dev"
-    if voice.name in _FLITE_HOLDOUT["test"]:
-        return "test"
-    return "train"
+def _voice_split(voice: Voice, held_variants: dict[str, set[str]],
+                 extra_held: dict[str, dict[str, set[str]]]) -> str:
+    """The split a voice belongs to when its engine is not held out whole: its engine's own
+    held-out dev and test voices, the rest train."""
+    if voice.engine == "espeak-ng":
+        held = held_variants
+        key = voice.variant
+    elif voice.engine == "flite":
+        held = {s: set(names) for s, names in _FLITE_HOLDOUT.items()}
+        key = voice.name
+    else:
+        held = extra_held[voice.engine]
+        key = voice.name
+    return next((s for s in ("dev", "test") if key in held[s]), "train")
 
 
-def split_voices(voices: Sequence[Voice], holdout: str, seed: int) -> dict[str, list[Voice]]:
+def split_voices(voices: Sequence[Voice], holdout: str, seed: int,
+                 held_out_engine: str = CorpusConfig.held_out_engine) -> dict[str, list[Voice]]:
     """Assign voices to train/dev/test so no dev or test speaker is in train.
 
     ``holdout="voice"``: for each gender, a seeded shuffle of the espeak-ng
     variants gives 15% (at least one) to dev and as many to test, each in every
-    accent; flite's rms goes to test; the rest train.
-    ``holdout="engine"``: the same dev variants, all other espeak-ng voices
-    train, and every flite voice is test.
-    mbrola, pico, piper (either mode): each engine's own held-out voices
-    (:func:`asr.data.synth.extra_voices.held_out`) go to dev and (``"voice"``
-    only) test; the rest train.
+    accent; flite's rms goes to test; mbrola, pico and piper hold out their own
+    voices (:func:`asr.data.synth.extra_voices.held_out`); the rest train.
+    ``holdout="engine"``: every voice of ``held_out_engine`` is test, and no other
+    voice is; the other engines' dev voices are as above, and their test voices train.
 
     Args:
         voices: from :func:`list_voices`.
         holdout: "voice" or "engine".
         seed: seeds the shuffle.
+        held_out_engine: the engine that is test alone with ``holdout="engine"``.
 
     Returns:
         ``{"train": [...], "dev": [...], "test": [...]}``, each sorted.
     """
     if holdout not in ("voice", "engine"):
         raise ConfigError(f"holdout: unknown mode {holdout!r}; choose voice or engine")
-    espeak = [v for v in voices if v.engine == "espeak-ng"]
-    flite = [v for v in voices if v.engine == "flite"]
-    if holdout == "engine" and not (espeak and flite):
-        raise ConfigError("holdout: 'engine' needs both espeak-ng and flite voices")
-
-    held = _held_out_variants({v.variant for v in espeak}, seed)
+    engines = {v.engine for v in voices}
+    if holdout == "engine" and (held_out_engine not in engines or len(engines) < 2):
+        raise ConfigError(f"holdout: 'engine' needs {held_out_engine} voices (corpus.held_out_engine) and "
+                          f"another engine's; the voices here are {', '.join(sorted(engines)) or 'none'}'s")
+    held_variants = _held_out_variants({v.variant for v in voices if v.engine == "espeak-ng"}, seed)
+    extra_held = {e: held_out(e, [v.name for v in voices if v.engine == e], seed) for e in OPTIONAL_ENGINES}
     splits: dict[str, list[Voice]] = {s: [] for s in SPLITS}
-    for v in espeak:
-        if v.variant in held["dev"]:
-            splits["dev"].append(v)
-        elif v.variant in held["test"] and holdout == "voice":
-            splits["test"].append(v)
-        else:
-            splits["train"].append(v)
-    for v in flite:
-        splits[_flite_split(v, holdout)].append(v)
-    for engine in OPTIONAL_ENGINES:
-        names = [v.name for v in voices if v.engine == engine]
-        extra_held = held_out(engine, names, seed)
-        for v in (v for v in voices if v.engine == engine):
-            split = next((s for s in ("dev", "test") if v.name in extra_held[s]), "train")
-            splits["train" if split == "test" and holdout == "engine" else split].append(v)
+    for v in voices:
+        split = _voice_split(v, held_variants, extra_held)
+        if holdout == "engine":
+            split = "test" if v.engine == held_out_engine else "train" if split == "test" else split
+        splits[split].append(v)
     return {s: sorted(vs) for s, vs in splits.items()}
 
 

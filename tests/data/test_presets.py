@@ -1,0 +1,57 @@
+"""`asr synth` without a recipe uses every installed engine and realistic acoustics
+(asr.data.synth.presets); flags and --clean take them back."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from helpers import REPO
+
+from asr.config import AcousticsConfig, CorpusConfig, load_config
+from asr.data.synth import presets
+
+
+def test_every_installed_engine_with_equal_shares_and_realistic_acoustics(monkeypatch, caplog):
+    monkeypatch.setattr(presets, "engine_problem", lambda e: "pico: not here" if e == "pico" else None)
+    with caplog.at_level(logging.INFO, logger="asr"):
+        corpus = presets.best_corpus(CorpusConfig(), engines_given=False, share_given=False, clean=False)
+    assert corpus.engines == ["espeak-ng", "flite", "mbrola", "piper"]
+    assert "left out pico: not here" in caplog.text
+    assert corpus.train_flite_share == 0.25
+    assert corpus.acoustics == AcousticsConfig.realistic() and corpus.acoustics.enabled
+
+
+def test_what_the_user_set_is_kept():
+    given = CorpusConfig(engines=["espeak-ng", "flite"], train_flite_share=0.6)
+    corpus = presets.best_corpus(given, engines_given=True, share_given=True, clean=True)
+    assert corpus == given and not corpus.acoustics.enabled
+    # engines given but not the share: flite's share follows the engines chosen
+    assert presets.best_corpus(given, engines_given=True, share_given=False, clean=True).train_flite_share == 0.5
+    # one engine: no share to split
+    alone = CorpusConfig(engines=["espeak-ng"])
+    assert presets.best_corpus(alone, engines_given=True, share_given=False, clean=True) == alone
+
+
+def test_the_words_recipe_uses_the_realistic_preset():
+    assert load_config(REPO / "configs" / "words.yaml").corpus.acoustics == AcousticsConfig.realistic()
+
+
+@pytest.mark.needs_espeak
+@pytest.mark.slow
+@pytest.mark.parametrize("clean", [False, True])
+def test_a_text_file_corpus_is_realistic_unless_clean(cli, tmp_path, clean):
+    text = tmp_path / "phrases.txt"
+    text.write_text("lights on\nlights off\n")
+    out = tmp_path / "corpus"
+    args = ["synth", "--text-file", text, "--out", out, "--n-train", 3, "--n-dev", 2, "--n-test", 0,
+            "--engines", "espeak-ng"]
+    result = cli(*args, *(["--clean"] if clean else []))
+    assert result.returncode == 0, result.stderr
+    made = json.loads((out / "corpus.json").read_text())
+    assert made["engines"] == ["espeak-ng"]
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert len(train) == 3
+    assert all(("acoustics" in row) != clean for row in train)
+    assert (out / "dev_realistic.jsonl").exists() != clean

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from asr.core.errors import ASRError
 from asr.decoding.decoders import BeamSearchDecoder, make_decoder
+from asr.decoding.grammar.decoder import DEFAULT_REJECT_THRESHOLD, GrammarDecoder
 from asr.decoding.ngram import load_lm
 from asr.inference import load
 
@@ -38,10 +39,27 @@ def add_decoder(parser: argparse.ArgumentParser) -> None:
                         help="words to boost in the beam search")
     parser.add_argument("--hotword-weight", type=float,
                         help=f"bonus per hot word, natural log (default: {default['hotword_weight']})")
+    parser.add_argument("--grammar", metavar="FILE",
+                        help="decode only sentences this grammar accepts: JSGF (.jsgf), a phrase list (one "
+                             "sentence a line) or a compiled .npz (`asr grammar compile`); docs/GRAMMARS.md")
+    parser.add_argument("--reject-threshold", type=float, metavar="NATS",
+                        help="with --grammar: answer no match when the sentence costs more than this per letter "
+                             f"(-log-probability; default: {DEFAULT_REJECT_THRESHOLD}; a negative value: never reject)")
 
 
 def recognizer(args: argparse.Namespace):
     """``asr.load`` of ``--model`` with the decoder the decoding flags ask for."""
+    grammar = getattr(args, "grammar", None)
+    if grammar is not None:
+        if args.lm or args.hotwords or args.beam_size is not None:
+            raise ASRError("--grammar decodes on its own: leave out --lm, --hotwords and --beam-size")
+        loaded = load(args.model)
+        threshold = DEFAULT_REJECT_THRESHOLD if args.reject_threshold is None else args.reject_threshold
+        loaded.decoder = GrammarDecoder.from_file(grammar, loaded.tokenizer,
+                                                  reject_threshold=None if threshold < 0 else threshold)
+        return loaded
+    if getattr(args, "reject_threshold", None) is not None:
+        raise ASRError("--reject-threshold needs --grammar")
     lm = load_lm(args.lm) if args.lm else None  # before the model: a bad LM file fails fast
     loaded = load(args.model)
     # the tokenizer travels inside the model file, so the decoder is made once the model is loaded

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"utterances  {result.utterances} ({result.audio_seconds:.1f} s of audio, {result.skipped} skipped)")
     print(f"WER         {percent(result.wer)}")
     print(f"CER         {percent(result.cer)}")
+    print(f"sentences   {percent(result.sentence_error)} wrong")
     print(f"RTF         {result.rtf:.4f} (wall seconds per audio second)")
     print(f"decoding    {result.decode_ms_per_utterance:.2f} ms per utterance")
     for title, groups in (("by length", result.by_length), ("by speaker", result.by_speaker)):

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out_dir is not None:
         subtitle_files = [Path(args.out_dir) / f"{tag}.{args.format}" for tag in file_tags(args.files)]
     model = recognizer(args)
+    if args.grammar is not None:
+        return _match_files(args, model)
     failed = 0
     results = model.transcribe_long_files(args.files, chunk_seconds=args.chunk_seconds, max_seconds=args.max_seconds)
     for i, (path, transcript, error) in enumerate(results):
@@ -84,6 +86,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"asr: error: {exc}", file=sys.stderr)
             if args.format == "json" and error is not None:
                 print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+    return 1 if failed else 0
+
+
+def _match_files(args: argparse.Namespace, model) -> int:
+    """``--grammar``: each file's grammar sentence ("" when rejected); JSON adds the score and tags."""
+    if args.format not in ("text", "json") or args.plot:
+        raise ASRError("--grammar prints text or json (no subtitles or plots)")
+    failed = 0
+    for path in args.files:
+        try:
+            found = model.match(path)
+        except ASRError as exc:
+            failed += 1
+            print(f"asr: error: {exc}", file=sys.stderr)
+            continue
+        if args.format == "json":
+            print(json.dumps({"file": path, **found.to_dict()}), flush=True)
+        else:
+            print(f"{path}\t{found.text}" if len(args.files) > 1 else found.text, flush=True)
     return 1 if failed else 0
 
 

@@ -78,6 +78,7 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
     return EvalResult(
         wer=rates["wer"],
         cer=rates["cer"],
+        sentence_error=sum(ref != hyp for ref, hyp in zip(split.texts, hypotheses)) / len(split),
         rtf=elapsed / seconds if seconds else 0.0,
         decode_ms_per_utterance=1000 * decode_seconds / len(split),
         utterances=len(split),

@@ -46,6 +46,8 @@ class EvalResult:
 
     Attributes:
         wer, cer: corpus-level error rates, fractions.
+        sentence_error: the fraction of utterances whose transcript is not exactly the reference
+            (what a command or grammar application counts).
         rtf: wall seconds (features + model + decoding) per audio second.
         decode_ms_per_utterance: the decoder's share alone (scores → text), milliseconds.
         utterances: utterances scored.
@@ -58,6 +60,7 @@ class EvalResult:
 
     wer: float
     cer: float
+    sentence_error: float
     rtf: float
     decode_ms_per_utterance: float
     utterances: int

@@ -19,6 +19,7 @@ from asr.config import DataConfig, FeatureConfig
 from asr.core.errors import ASRError
 from asr.core.progress import progress
 from asr.decoding.decoders import Decoder, GreedyDecoder
+from asr.decoding.grammar.decoder import GrammarDecoder, GrammarMatch
 from asr.inference.longform import CHUNK_SECONDS, MAX_SECONDS, Transcript, transcribe_long
 from asr.text import Tokenizer
 
@@ -39,6 +40,7 @@ class Recognizer:
         self.backend = backend
         self.decoder = decoder or GreedyDecoder(backend.tokenizer)
         self.max_duration = DataConfig.max_duration if max_duration is None else max_duration
+        self._grammars: dict[str, GrammarDecoder] = {}  # grammar files compiled for transcribe(grammar=...)
 
     @property
     def model(self):
@@ -110,9 +112,35 @@ class Recognizer:
         (``desc``: a progress bar's label, as for ``logits``)."""
         return [self.decoder(x[None], [x.shape[0]])[0] for x in progress(logits, desc, total=len(logits), unit="utt")]
 
-    def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> str:
-        """Transcribe one file or one array of samples (see ``samples``)."""
+    def transcribe(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+                   grammar: str | os.PathLike | GrammarDecoder | None = None) -> str:
+        """Transcribe one file or one array of samples (see ``samples``); with ``grammar``
+        (a JSGF file, a phrase list, a compiled ``.npz`` or a ``GrammarDecoder``) only
+        a sentence it accepts, or "" when rejected (``match`` gives the tags too)."""
+        if grammar is not None:
+            return self.match(audio, sample_rate, grammar).text
         return self.decode(self.logits([self.featurize(audio, sample_rate)]))[0]
+
+    def match(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
+              grammar: str | os.PathLike | GrammarDecoder | None = None) -> GrammarMatch:
+        """One file or array → its ``GrammarMatch`` (the sentence, or "" when rejected, its
+        score and its tags), with ``grammar`` or else this recognizer's decoder, which must
+        then be a ``GrammarDecoder``. A grammar file is compiled once and kept."""
+        decoder = self._grammar_decoder(grammar)
+        scores = self.logits([self.featurize(audio, sample_rate)])[0]
+        return decoder.match(scores[None], [scores.shape[0]])[0]
+
+    def _grammar_decoder(self, grammar) -> GrammarDecoder:
+        if grammar is None:
+            if not isinstance(self.decoder, GrammarDecoder):
+                raise ASRError("match needs a grammar: pass grammar=..., or set decoder to a GrammarDecoder")
+            return self.decoder
+        if isinstance(grammar, GrammarDecoder):
+            return grammar
+        key = str(grammar)
+        if key not in self._grammars:
+            self._grammars[key] = GrammarDecoder.from_file(key, self.tokenizer)
+        return self._grammars[key]
 
     def transcribe_long(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
                         chunk_seconds: float = CHUNK_SECONDS, max_seconds: float = MAX_SECONDS) -> Transcript:

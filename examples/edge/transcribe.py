@@ -4,6 +4,7 @@ Needs only numpy, soundfile and ai-edge-litert; no TensorFlow, no asr package:
 
     pip install numpy soundfile ai-edge-litert
     python transcribe.py model.tflite speech.wav [more.wav ...]
+    python transcribe.py model.tflite speech.wav --grammar lights.npz   # only the grammar's sentences
 
 The model's settings come from the JSON file written beside it
 (``model.tflite.json``): the sample rate, and the characters that the output ids
@@ -17,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 import soundfile as sf
 from ai_edge_litert.interpreter import Interpreter
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grammar_search  # noqa: E402  (beside this file: the grammar search, numpy only)
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a settings file is under 1 KB; read no more than this
@@ -91,7 +96,16 @@ class Transcriber:
     def sample_rate(self) -> int:
         return int(self.config["feature_config"]["sample_rate"])
 
-    def transcribe(self, samples: np.ndarray) -> str:
+    def transcribe(self, samples: np.ndarray, grammar=None) -> str:
+        """The greedy transcript, or with ``grammar`` (a compiled grammar from ``asr grammar
+        compile``, loaded by ``grammar_search.load_grammar``) the best grammar sentence."""
+        log_probs = self.log_probs(samples)
+        if grammar is not None:
+            return " ".join(grammar_search.search(grammar, log_probs).words)
+        return greedy_decode(log_probs, self.config["characters"], self.config.get("repeat_token") is True)
+
+    def log_probs(self, samples: np.ndarray) -> np.ndarray:
+        """Samples ``[n]`` → the model's log-probabilities ``[frames, vocabulary]``."""
         audio = np.ascontiguousarray(samples, dtype=np.float32)[None]  # [1, n]
         self.interpreter.resize_tensor_input(self.input, list(audio.shape))  # n changes per file
         self.interpreter.allocate_tensors()
@@ -99,8 +113,7 @@ class Transcriber:
         self.interpreter.reset_all_variables()
         self.interpreter.set_tensor(self.input, audio)
         self.interpreter.invoke()
-        log_probs = self.interpreter.get_tensor(self.output)[0]  # [frames, vocabulary]
-        return greedy_decode(log_probs, self.config["characters"], self.config.get("repeat_token") is True)
+        return self.interpreter.get_tensor(self.output)[0]  # [frames, vocabulary]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,16 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="a .tflite file from `asr export` (with its .json beside it)")
     parser.add_argument("wavs", nargs="+", help=".wav files, mono, at the model's sample rate")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--grammar", help="a compiled grammar (`asr grammar compile FILE --model MODEL --out "
+                        "g.npz`): print only sentences it accepts")
     args = parser.parse_args(argv)
     try:
         transcriber = Transcriber(args.model, args.threads)
+        grammar = grammar_search.load_grammar(args.grammar) if args.grammar else None
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     status = 0
     for path in args.wavs:
         try:
-            text = transcriber.transcribe(read_wav(path, transcriber.sample_rate))
+            text = transcriber.transcribe(read_wav(path, transcriber.sample_rate), grammar)
         except (OSError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 1

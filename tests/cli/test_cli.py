@@ -216,3 +216,38 @@ def test_api_refuses_a_too_long_file_before_decoding_it(recognizer, tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 16000 * seconds * 4 / 2, "the whole file was decoded before the limit was checked"
+
+
+def test_transcribe_and_evaluate_with_a_grammar(cli, corpus, trained_run, recognizer, tmp_path):
+    """``--grammar``: each file's sentence is one of the grammar's (or "" when rejected), with its
+    score and tags; evaluate reports the sentence error; misuses are one-line errors."""
+    from asr.decoding.grammar.decoder import GrammarDecoder
+
+    paths = wav_paths(corpus, "test", 3)
+    grammar = tmp_path / "g.jsgf"
+    grammar.write_text("#JSGF V1.0;\ngrammar g;\npublic <n> = (one {n=1} | two {n=2} | three | four | five | six "
+                       "| seven | eight | nine | zero | oh)+;\n")
+    result = cli("transcribe", "--model", trained_run.run_dir, "--grammar", grammar, "--reject-threshold", "-1",
+                 "--format", "json", *paths)
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    decoder = GrammarDecoder.from_file(grammar, recognizer.tokenizer, reject_threshold=None)
+    for obj, path in zip(objects, paths, strict=True):
+        expected = recognizer.match(path, grammar=decoder)  # the API, as the CLI
+        assert recognizer.transcribe(path, grammar=decoder) == expected.text
+        assert obj["accepted"] and obj["text"] == expected.text == expected.sentence and obj["text"]
+        assert set(obj["text"].split()) <= {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                            "zero", "oh"}
+        assert set(obj["tags"]) <= {"n"} and obj["cost_per_letter"] == pytest.approx(expected.cost_per_letter)
+    result = cli("evaluate", "--model", trained_run.run_dir, "--manifest", corpus.test, "--grammar", grammar,
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    assert 0 <= json.loads(result.stdout)["sentence_error"] <= 1
+    for extra, message in ((["--lm", "x.arpa"], "--grammar decodes on its own"),
+                           (["--beam-size", "8"], "--grammar decodes on its own")):
+        bad = cli("transcribe", "--model", trained_run.run_dir, "--grammar", grammar, *extra, paths[0])
+        assert bad.returncode == 1 and message in bad.stderr.strip().splitlines()[-1]
+    bad = cli("transcribe", "--model", trained_run.run_dir, "--reject-threshold", "1", paths[0])
+    assert bad.returncode == 1 and "--reject-threshold needs --grammar" in bad.stderr
+    bad = cli("transcribe", "--model", trained_run.run_dir, "--grammar", tmp_path / "missing.jsgf", paths[0])
+    assert bad.returncode == 1 and "missing.jsgf: grammar file not found" in bad.stderr

@@ -22,6 +22,7 @@ def test_evaluate_scores_the_recognizers_transcripts(corpus, recognizer):
     expected = error_rates(refs, list(hyps.values()))
     assert report.wer == pytest.approx(expected["wer"])
     assert report.cer == pytest.approx(expected["cer"])
+    assert report.sentence_error == pytest.approx(sum(r != h for r, h in zip(refs, hyps.values())) / N_TEST)
     worst = report.worst
     assert len(worst) <= 3
     assert [(-w.wer, -w.cer) for w in worst] == sorted((-w.wer, -w.cer) for w in worst)

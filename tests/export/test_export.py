@@ -565,6 +565,41 @@ def test_edge_example_transcribes_without_tensorflow_or_asr(exported, tiny):
     assert result.stdout.splitlines() == [f"{w}\t{recognizer.transcribe(w)}" for w in wavs]
 
 
+def test_edge_example_decodes_a_compiled_grammar_as_the_library_does(exported, tiny, tmp_path):
+    """``asr grammar compile`` on the computer, ``transcribe.py --grammar`` on the device
+    (no TensorFlow, no asr, no grammar parser): the library's grammar sentence."""
+    from asr.decoding.grammar.automaton import compile_expr, save
+    from asr.decoding.grammar.decoder import GrammarDecoder
+    from asr.grammar.jsgf import phrase_list
+    from asr.inference import load
+
+    path = tflite_path(exported, "none")
+    recognizer = load(path)
+    wavs = [str(w) for w in tiny.wavs[:3]]
+    phrases = ["one two three", "four five", "six seven eight nine", "oh oh seven"]
+    save(compile_expr(phrase_list(phrases), recognizer.tokenizer), tmp_path / "g.npz")
+    script_path = REPO / "examples" / "edge" / "transcribe.py"
+    script = BLOCKER.format(blocked=(*HEAVY, "asr", "librosa")) + textwrap.dedent(f"""
+        import runpy
+        sys.argv = ["transcribe.py", {str(path)!r}, *{wavs!r}, "--grammar", {str(tmp_path / "g.npz")!r}]
+        try:
+            runpy.run_path({str(script_path)!r}, run_name="__main__")
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=exported.out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    recognizer.decoder = GrammarDecoder.from_file(tmp_path / "g.npz", recognizer.tokenizer, reject_threshold=None)
+    expected = [f"{w}\t{recognizer.transcribe(w)}" for w in wavs]
+    assert result.stdout.splitlines() == expected and all(line.split("\t")[1] in phrases for line in expected)
+
+
+def test_the_edge_grammar_search_is_the_library_s():
+    assert (REPO / "examples" / "edge" / "grammar_search.py").read_text() == (
+        REPO / "asr" / "decoding" / "grammar" / "search.py").read_text()
+
+
 @pytest.mark.parametrize("repeat_token", [False, True])
 def test_edge_example_decodes_as_the_library_does(repeat_token):
     import runpy

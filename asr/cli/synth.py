@@ -15,7 +15,8 @@ def add_parser(commands) -> None:
     p.add_argument("--grammar", help="built-in grammar: digits | commands, or a JSGF file (.jsgf): sentences covering "
                    "every alternative (docs/GRAMMARS.md)")
     p.add_argument("--text-file", help="UTF-8 sentences, one a line, instead of a grammar")
-    p.add_argument("--out", dest="out_dir", help="output folder")
+    p.add_argument("--out", dest="out_dir", help="output folder (without --config: data/<name of the text or "
+                   "grammar file>; required with a built-in grammar)")
     p.add_argument("--n-train", type=int)
     p.add_argument("--n-dev", type=int)
     p.add_argument("--n-test", type=int)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("corpus.grammar=null")
     corpus = load_config(args.config, overrides).corpus
     if args.config is None:  # no recipe: a phrase file or grammar gets every voice and realistic acoustics
-        corpus = best_corpus(corpus, engines_given=args.engines is not None,
+        corpus = best_corpus(corpus, engines_given=args.engines is not None, out_given=args.out_dir is not None,
                              share_given=args.train_flite_share is not None, clean=args.clean)
     elif args.clean:
         corpus = dataclasses.replace(corpus, acoustics=AcousticsConfig())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from helpers import REPO
@@ -55,3 +56,16 @@ def test_a_text_file_corpus_is_realistic_unless_clean(cli, tmp_path, clean):
     assert len(train) == 3
     assert all(("acoustics" in row) != clean for row in train)
     assert (out / "dev_realistic.jsonl").exists() != clean
+
+
+def test_the_folder_comes_from_the_file_never_from_a_recipe():
+    from asr.core.errors import ConfigError
+
+    mine = CorpusConfig(grammar=None, text_file="some/where/my_phrases.txt")
+    assert presets.best_corpus(mine, engines_given=True, share_given=True, clean=True,
+                               out_given=False).out_dir == str(Path("data") / "my_phrases")
+    jsgf = CorpusConfig(grammar="lights.jsgf")
+    assert presets.best_corpus(jsgf, engines_given=True, share_given=True, clean=True,
+                               out_given=False).out_dir == str(Path("data") / "lights")
+    with pytest.raises(ConfigError, match="give --out: data/commands is where configs/commands.yaml keeps"):
+        presets.best_corpus(CorpusConfig(), engines_given=True, share_given=True, clean=True, out_given=False)

@@ -13,6 +13,7 @@ import soundfile as sf
 from asr.core.errors import ASRError
 from asr.data.manifest import read_manifest
 from asr.data.synth.grammars import GRAMMARS, generate_sentences, read_text_file, vocabulary
+from asr.text import normalize_text
 
 DIGIT_WORDS = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 NORMALISED = re.compile(r"[a-z']+( [a-z']+)*")
@@ -292,12 +293,15 @@ def test_make_corpus_engine_holdout(tmp_path: Path) -> None:
 def test_make_corpus_from_text_file(tmp_path: Path) -> None:
     from asr.data.synth.corpus import make_corpus
 
-    lines = ["open the pod bay doors", "what is the capital of france"]
+    lines = ["Open the pod bay doors!", "It costs $4.50, half of 9"]
     text = tmp_path / "lines.txt"
     text.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
     paths = make_corpus(tmp_path / "c", text_file=str(text), n_train=4, n_dev=1, n_test=1, seed=0)
-    texts = [u.text for manifest in paths.values() for u in _read_split(manifest)]
-    assert len(texts) == 6 and set(texts) <= set(lines)
+    # the engines read the normalised text, so the label is what was said, numbers and all
+    spoken = {normalize_text(line) for line in lines}
+    assert "open the pod bay doors" in spoken and "four point five zero" in " ".join(spoken)
+    rows = [json.loads(line) for manifest in paths.values() for line in Path(manifest).read_text().splitlines()]
+    assert len(rows) == 6 and {row["text"] for row in rows} <= spoken
     assert json.loads((tmp_path / "c" / "corpus.json").read_text())["grammar"] is None
 
 

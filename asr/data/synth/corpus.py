@@ -25,6 +25,7 @@ from asr.data.synth.acoustics import NoiseSources, load_noise_files, render_file
 from asr.data.synth.engines import ENGINES, engine_versions, synthesize_all
 from asr.data.synth.grammars import generate_sentences, grammar_digest, is_grammar_file, read_text_file
 from asr.data.synth.seeds import derive_seed, log_uniform
+from asr.text import normalize_text
 from asr.data.synth.voices import (
     SPLITS,
     Voice,
@@ -50,11 +51,18 @@ def _check_settings(counts: dict[str, int], workers: int, train_flite_share: flo
 
 
 def _text_lines(text_file: str | os.PathLike | None, grammar: str | None) -> list[str] | None:
-    """The text file's sentences, or None when sentences come from ``grammar``."""
+    """The text file's sentences, normalised (``asr.text``) so that the engines say exactly
+    what the label says ("$4.50" is spoken and labelled "four point five zero"), or None
+    when sentences come from ``grammar``."""
     if text_file is not None:
-        lines = read_text_file(text_file)
+        raw = read_text_file(text_file)
+        lines = [line for line in map(normalize_text, raw) if line]
         if not lines:
             raise TextError(f"{text_file}: text file has no sentences")
+        changed = [(r, n) for r, n in zip(raw, map(normalize_text, raw)) if r != n]
+        if changed:
+            print(f"synth: {len(changed)} of {len(raw)} lines normalised before synthesis, so speech and label "
+                  f"agree (e.g. {changed[0][0]!r} -> {changed[0][1]!r})", file=sys.stderr)
         return lines
     if grammar is None:
         raise ConfigError("corpus: give a grammar or a text_file")

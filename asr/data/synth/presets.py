@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 from asr.config import AcousticsConfig, CorpusConfig
+from asr.core.errors import ConfigError
 from asr.data.synth.engines import ALL_ENGINES, engine_problem
+from asr.data.synth.grammars import is_grammar_file
 
 log = logging.getLogger("asr")
 
@@ -25,12 +28,24 @@ def installed_engines() -> list[str]:
     return engines
 
 
-def best_corpus(corpus: CorpusConfig, *, engines_given: bool, share_given: bool, clean: bool) -> CorpusConfig:
+def best_corpus(corpus: CorpusConfig, *, engines_given: bool, share_given: bool, clean: bool,
+                out_given: bool = True) -> CorpusConfig:
     """``corpus`` with what the user did not set filled in with the best available:
     every installed engine (unless ``engines_given``), flite's training share equal to
-    every other engine's (unless ``share_given``), and ``AcousticsConfig.realistic()``
-    (unless ``clean``)."""
+    every other engine's (unless ``share_given``), ``AcousticsConfig.realistic()``
+    (unless ``clean``), and (unless ``out_given``) a folder named after the text or
+    grammar file, ``data/<name>``: never the recipes' folders.
+
+    Raises:
+        ConfigError: no ``out_given`` with a built-in grammar (whose folder a recipe uses).
+    """
     changes: dict = {}
+    if not out_given:
+        source = corpus.text_file or (corpus.grammar if is_grammar_file(corpus.grammar) else None)
+        if source is None:
+            raise ConfigError(f"give --out: data/{corpus.grammar} is where configs/{corpus.grammar}.yaml keeps its "
+                              "corpus")
+        changes["out_dir"] = str(Path("data") / Path(source).stem)
     if not engines_given:
         changes["engines"] = installed_engines()
     engines = changes.get("engines", corpus.engines)

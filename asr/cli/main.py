@@ -1,5 +1,6 @@
 """The ``asr`` command line: one module per command (``asr.cli.synth``, ``train``,
-``evaluate``, ``transcribe``, ``lm``, ``grammar``, ``export``, ``prepare``, ``bench``), each
+``evaluate``, ``transcribe``, ``listen``, ``serve``, ``lm``, ``grammar``, ``export``, ``prepare``,
+``bench``), each
 adding its parser and running one library function."""
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import logging
 import os
 import sys
 
-from asr.cli import bench, evaluate, export, grammar, lm, prepare, synth, train, transcribe
+from asr.cli import bench, evaluate, export, grammar, listen, lm, prepare, serve, synth, train, transcribe
 from asr.core.errors import ASRError
 from asr.core.quiet import quiet_stderr
 
 COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
-            for module in (synth, train, evaluate, transcribe, lm, grammar, export, prepare, bench)}
+            for module in (synth, train, evaluate, transcribe, listen, serve, lm, grammar, export, prepare, bench)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,211 @@
+"""The HTTP server (``asr serve``): an OpenAI-compatible transcription endpoint, a WebSocket
+stream with partial and final results, a health check and a page that listens in the browser.
+
+FastAPI on uvicorn: maintained, ASGI (one process serves HTTP and WebSockets
+without threads per connection), with multipart parsing and request validation
+built in; the OpenAI clients only need the HTTP shape to match.
+
+    POST /v1/audio/transcriptions   multipart: file, model, language, prompt, response_format,
+                                    temperature (accepted; only response_format changes anything)
+    WS   /v1/stream?sample_rate=16000  16-bit little-endian mono PCM in binary messages;
+                                    {"eof": 1} (or the text "EOF") flushes; the server sends
+                                    {"partial": text} and {"text", "start", "end", "result": [words]}
+    GET  /health                    {"status": "ok", "model": ..., "in_flight": n}
+    GET  /                          the browser page
+
+One recognizer serves every request: recognition runs on one worker thread, so
+requests queue; at most ``queue_size`` may wait or run, the next gets 429.
+Uploads over ``max_upload_bytes`` get 413. With an API key, every request needs
+``Authorization: Bearer KEY`` (the WebSocket may pass ``?api_key=KEY``),
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+
+from asr.core.errors import ASRError
+from asr.inference.subtitles import to_srt, to_vtt
+from asr.live.stream import StreamingRecognizer
+
+PAGE = Path(__file__).with_name("page.html")
+FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """The server's limits.
+
+    Attributes:
+        api_key: required bearer token (None: no authentication).
+        queue_size: requests running or waiting at once; one more gets 429.
+        max_upload_bytes: a larger upload gets 413.
+        request_timeout: seconds a transcription may wait and run before 504.
+        idle_timeout: seconds a WebSocket may stay silent before it is closed.
+        model_name: what /health and the JSON answers call the model.
+    """
+
+    api_key: str | None = None
+    queue_size: int = 16
+    max_upload_bytes: int = 25 * 1024 * 1024  # the OpenAI API's own limit
+    request_timeout: float = 120.0
+    idle_timeout: float = 30.0
+    model_name: str = "asr"
+
+
+def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
+    """A FastAPI app around one loaded recognizer (``asr.load``)."""
+    app = FastAPI(title="asr", docs_url=None, redoc_url=None)
+    state = {"in_flight": 0}
+    lock = asyncio.Lock()  # one recognition at a time: the model is shared
+
+    def authorised(header: str | None, query: str | None = None) -> bool:
+        if options.api_key is None:
+            return True
+        given = query or (header[7:] if header and header.lower().startswith("bearer ") else "")
+        return hmac.compare_digest(given.encode(), options.api_key.encode())
+
+    async def recognise(call, *args):
+        if state["in_flight"] >= options.queue_size:
+            raise HTTPException(429, "too many requests in flight; try again")
+        state["in_flight"] += 1
+        try:
+            async with lock:
+                return await asyncio.wait_for(asyncio.to_thread(call, *args), options.request_timeout)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, "transcription timed out") from None
+        except ASRError as exc:
+            raise HTTPException(400, str(exc)) from None
+        finally:
+            state["in_flight"] -= 1
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": options.model_name, "in_flight": state["in_flight"]}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page():
+        return PAGE.read_text(encoding="utf-8")
+
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form(None),
+                             language: str = Form(None), prompt: str = Form(None),
+                             response_format: str = Form("json"), temperature: float = Form(None)):
+        if not authorised(request.headers.get("authorization")):
+            return JSONResponse({"error": {"message": "invalid or missing API key"}}, 401)
+        if response_format not in FORMATS:
+            raise HTTPException(400, f"response_format {response_format!r} is not one of {', '.join(FORMATS)}")
+        data = await file.read(options.max_upload_bytes + 1)
+        if len(data) > options.max_upload_bytes:
+            raise HTTPException(413, f"the file is larger than {options.max_upload_bytes} bytes")
+        transcript = await recognise(_transcribe_bytes, recognizer, data, file.filename or "audio")
+        return _answer(transcript, response_format)
+
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket):
+        if not authorised(ws.headers.get("authorization"), ws.query_params.get("api_key")):
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        await _stream(ws, recognizer, int(ws.query_params.get("sample_rate", recognizer.sample_rate)), lock,
+                      options.idle_timeout)
+
+    @app.exception_handler(HTTPException)
+    async def errors(request, exc: HTTPException):  # the OpenAI API's error shape
+        return JSONResponse({"error": {"message": exc.detail, "code": exc.status_code}}, exc.status_code)
+
+    return app
+
+
+def _transcribe_bytes(recognizer, data: bytes, name: str):
+    """Uploaded bytes → a ``Transcript`` (written to a temporary file: every format ``asr`` reads)."""
+    suffix = Path(name).suffix[:10] or ".wav"
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as f:
+        f.write(data)
+    try:
+        return recognizer.transcribe_long(f.name)
+    finally:
+        os.unlink(f.name)
+
+
+def _answer(transcript, response_format: str):
+    if response_format == "text":
+        return PlainTextResponse(transcript.text + "\n")
+    if response_format in ("srt", "vtt"):
+        return PlainTextResponse((to_srt if response_format == "srt" else to_vtt)(transcript.words))
+    if response_format == "json":
+        return {"text": transcript.text}
+    segments = [{"id": i, "start": round(s, 3), "end": round(e, 3),
+                 "text": " ".join(w.word for w in transcript.words if s <= w.start < e)}
+                for i, (s, e) in enumerate(transcript.chunks)]
+    return {"task": "transcribe", "language": "english", "duration": round(transcript.duration, 3),
+            "text": transcript.text, "segments": segments,
+            "words": [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in transcript.words]}
+
+
+async def _stream(ws: WebSocket, recognizer, sample_rate: int, lock: asyncio.Lock, idle_timeout: float) -> None:
+    """Vosk-style streaming: PCM in, {"partial"} and {"text", ...} out, until EOF or silence."""
+    streamer = StreamingRecognizer(recognizer)
+
+    async def send(results) -> None:
+        for r in results:
+            await ws.send_text(json.dumps({"partial": r.text} if not r.final else
+                                          {"text": r.text, "start": round(r.start, 3), "end": round(r.end, 3),
+                                           "result": list(r.words), **({"tags": r.tags} if r.tags else {})}))
+
+    try:
+        while True:
+            message = await asyncio.wait_for(ws.receive(), idle_timeout)
+            if message.get("type") == "websocket.disconnect":
+                return
+            if message.get("bytes"):
+                block = _pcm_block(message["bytes"], sample_rate, recognizer)
+                async with lock:
+                    results = await asyncio.to_thread(streamer.feed, block)
+                await send(results)
+            elif _is_eof(message.get("text")):
+                async with lock:
+                    results = await asyncio.to_thread(streamer.flush)
+                await send(results)
+                await ws.send_text(json.dumps({"eof": True}))
+                await ws.close()
+                return
+    except (asyncio.TimeoutError, WebSocketDisconnect):
+        await _close_quietly(ws, 1000)
+
+
+def _pcm_block(data: bytes, sample_rate: int, recognizer) -> np.ndarray:
+    samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+    if sample_rate != recognizer.sample_rate:
+        import librosa  # here: only a stream at another rate needs it
+
+        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=recognizer.sample_rate)
+    return samples
+
+
+def _is_eof(text: str | None) -> bool:
+    if not text:
+        return False
+    if text.strip() == "EOF":
+        return True
+    try:
+        return bool(json.loads(text).get("eof"))
+    except (ValueError, AttributeError):
+        return False
+
+
+async def _close_quietly(ws: WebSocket, code: int) -> None:
+    try:
+        await ws.close(code=code)
+    except RuntimeError:  # already closed
+        pass

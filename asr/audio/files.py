@@ -100,6 +100,7 @@ def check_audio(
     name: str,
     min_duration: float = 0.1,
     max_duration: float | None = None,
+    allow_silence: bool = False,
 ) -> np.ndarray:
     """Reject audio the model cannot use; returns it unchanged when fine.
 
@@ -109,6 +110,8 @@ def check_audio(
         name: the file name used in error messages.
         min_duration: seconds; shorter audio is refused.
         max_duration: seconds; longer audio is refused (None: no limit).
+        allow_silence: let silent audio through (transcription: silence is an empty
+            transcript); training data refuses it (``is_silent``).
     """
     audio = np.asarray(audio)
     if audio.ndim != 1:
@@ -119,9 +122,14 @@ def check_audio(
     if bad.any():
         raise AudioError(f"{name}: {int(bad.sum())} NaN or infinite samples")
     check_duration(audio.size / sample_rate, name, min_duration, max_duration)
-    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+    if not allow_silence and is_silent(audio):
         raise AudioError(f"{name}: silent (peak below {SILENCE_PEAK})")
     return audio
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    """Whether samples ``[n]`` peak below ``SILENCE_PEAK`` (digital silence, or nearly)."""
+    return audio.size == 0 or float(np.max(np.abs(audio))) < SILENCE_PEAK
 
 
 def check_duration(duration: float, name: str, min_duration: float = 0.1,

@@ -1,29 +1,40 @@
 """The ``asr`` command line: one module per command (``asr.cli.synth``, ``train``,
-``evaluate``, ``transcribe``, ``listen``, ``serve``, ``lm``, ``grammar``, ``export``, ``prepare``,
-``bench``), each
+``evaluate``, ``transcribe``, ``listen``, ``serve``, ``info``, ``lm``, ``grammar``, ``export``,
+``prepare``, ``bench``), each
 adding its parser and running one library function."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
 
-from asr.cli import bench, evaluate, export, grammar, listen, lm, prepare, serve, synth, train, transcribe
+from asr.cli import bench, evaluate, export, grammar, info, listen, lm, prepare, serve, synth, train, transcribe
 from asr.core.errors import ASRError
 from asr.core.quiet import quiet_stderr
 
 COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
-            for module in (synth, train, evaluate, transcribe, listen, serve, lm, grammar, export, prepare, bench)}
+            for module in (synth, train, evaluate, transcribe, listen, serve, info, lm, grammar, export, prepare,
+                             bench)}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognisers.")
+    parser.add_argument("--version", action="version", version=f"asr {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         module.add_parser(commands)
     return parser
+
+
+def package_version() -> str:
+    """The installed package's version (pyproject.toml's), or "unknown" when not installed."""
+    try:
+        return importlib.metadata.version("asr")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def import_tensorflow_quietly() -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from asr.audio.files import is_silent
 from asr.audio.vad import plan_chunks
 from asr.config import DataConfig
 from asr.core.errors import ASRError
@@ -91,6 +92,8 @@ def transcribe_long(recognizer: Recognizer, audio: str | os.PathLike | np.ndarra
     samples = recognizer.samples(audio, sample_rate, max_duration=max_seconds)
     rate = recognizer.sample_rate
     duration = samples.size / rate
+    if is_silent(samples):
+        return Transcript("", [], duration)  # silence: an empty transcript, not a guess
     chunks = plan_chunks(samples, rate, chunk_seconds)
     inputs = [recognizer.backend.prepare(samples[c.start:c.end]) for c in chunks]
     many = len(chunks) > batch_size  # a bar only when there is more than one batch to wait for

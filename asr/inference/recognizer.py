@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from asr.audio.files import check_audio, load_audio
+from asr.audio.files import check_audio, is_silent, load_audio
 from asr.config import DataConfig, FeatureConfig
 from asr.core.errors import ASRError
 from asr.core.progress import progress
@@ -94,7 +94,7 @@ class Recognizer:
                 import librosa  # here, not at the top: only arrays at another rate need it
 
                 samples = librosa.resample(samples, orig_sr=rate, target_sr=self.sample_rate, res_type="soxr_hq")
-        return check_audio(samples, self.sample_rate, name, max_duration=max_duration)
+        return check_audio(samples, self.sample_rate, name, max_duration=max_duration, allow_silence=True)
 
     def featurize(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
                   name: str = "<array>") -> np.ndarray:
@@ -119,7 +119,10 @@ class Recognizer:
         a sentence it accepts, or "" when rejected (``match`` gives the tags too)."""
         if grammar is not None:
             return self.match(audio, sample_rate, grammar).text
-        return self.decode(self.logits([self.featurize(audio, sample_rate)]))[0]
+        samples = self.samples(audio, sample_rate)
+        if is_silent(samples):
+            return ""  # silence says nothing: no model run, no guess
+        return self.decode(self.logits([self.backend.prepare(samples)]))[0]
 
     def match(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
               grammar: str | os.PathLike | GrammarDecoder | None = None) -> GrammarMatch:
@@ -127,7 +130,10 @@ class Recognizer:
         score and its tags), with ``grammar`` or else this recognizer's decoder, which must
         then be a ``GrammarDecoder``. A grammar file is compiled once and kept."""
         decoder = self._grammar_decoder(grammar)
-        scores = self.logits([self.featurize(audio, sample_rate)])[0]
+        samples = self.samples(audio, sample_rate)
+        if is_silent(samples):
+            return GrammarMatch("", False, float("-inf"), float("inf"), float("inf"))  # silence matches nothing
+        scores = self.logits([self.backend.prepare(samples)])[0]
         return decoder.match(scores[None], [scores.shape[0]])[0]
 
     def _grammar_decoder(self, grammar) -> GrammarDecoder:

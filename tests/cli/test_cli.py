@@ -156,8 +156,6 @@ def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
 
     recognizer = asr.load(trained_run.run_dir)
     with pytest.raises(AudioError):
-        recognizer.transcribe(np.zeros(16000, np.float32))  # silent
-    with pytest.raises(AudioError):
         recognizer.transcribe(np.full(16000, np.nan, np.float32))
     with pytest.raises(ModelError, match="nowhere"):
         asr.load(tmp_path / "nowhere")
@@ -251,3 +249,15 @@ def test_transcribe_and_evaluate_with_a_grammar(cli, corpus, trained_run, recogn
     assert bad.returncode == 1 and "--reject-threshold needs --grammar" in bad.stderr
     bad = cli("transcribe", "--model", trained_run.run_dir, "--grammar", tmp_path / "missing.jsgf", paths[0])
     assert bad.returncode == 1 and "missing.jsgf: grammar file not found" in bad.stderr
+
+
+def test_silence_is_an_empty_transcript_not_an_error(cli, trained_run, tmp_path):
+    recognizer = asr.load(trained_run.run_dir)
+    silence = np.zeros(16000, np.float32)
+    assert recognizer.transcribe(silence) == ""
+    assert recognizer.transcribe_long(silence).text == "" and recognizer.transcribe_long(silence).duration == 1.0
+    path = tmp_path / "silence.wav"
+    sf.write(path, silence, 16000)
+    for fmt, expected in (("text", [""]), ("json", ['{"file": "%s", "text": "", "words": []}' % path])):
+        result = cli("transcribe", "--model", trained_run.run_dir, "--format", fmt, path)
+        assert result.returncode == 0 and result.stdout.splitlines() == expected, result.stderr

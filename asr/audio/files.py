@@ -159,3 +159,21 @@ def write_pcm16(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) 
     with atomic_path(path) as tmp:
         sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="WAV")
     return pcm.size
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif")
+
+
+def expand_audio_paths(paths: list[str]) -> list[str]:
+    """Files as given, and each directory replaced by its audio files (by suffix, sorted,
+    not recursive). A directory without any is an ``AudioError`` naming it."""
+    out: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        found = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not found:
+            raise AudioError(f"{path}: a directory with no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        out += found
+    return out

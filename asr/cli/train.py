@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from asr.config import load_config
 
@@ -30,6 +31,15 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.init_from is not None:
         overrides.append(f"train.init_from={json.dumps(args.init_from)}")
-    metrics = train(load_config(args.config, overrides), resume=args.resume)
+    cfg = load_config(args.config, overrides)
+    metrics = train(cfg, resume=args.resume)
     print(json.dumps(metrics.to_dict(), indent=2))
+    run_dir = cfg.resolved_run_dir
+    test = cfg.manifest("test")
+    print(f"\nthe model: {run_dir}/model.keras (dev WER {100 * metrics.dev.wer:.1f} %"
+          + (f", test WER {100 * metrics.test.wer:.1f} % on {test})" if metrics.test else ", no test manifest)")
+          + f"\nnext:\n  asr transcribe --model {run_dir} FILE.wav"
+          + (f"\n  asr evaluate --model {run_dir} --manifest {test}" if test else "")
+          + f"\n  asr export --model {run_dir} --out {run_dir}/export      # TFLite for devices, SavedModel for serving",
+          file=sys.stderr)
     return 0

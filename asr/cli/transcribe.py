@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from asr.cli.common import add_decoder, add_model, on_tflite, recognizer, writing
+from asr.audio.files import expand_audio_paths
 from asr.core.atomic import atomic_write_text
 from asr.core.errors import ASRError
 from asr.inference.longform import CHUNK_SECONDS, MAX_SECONDS, check_lengths
@@ -31,7 +32,7 @@ def add_parser(commands) -> None:
                    "(or .vtt) instead of printing them; needed with several files")
     p.add_argument("--plot", metavar="PNG", help="draw the log-mel spectrogram with the words at their times "
                    "and the per-frame confidence; with several files, one PNG each, named PNG-STEM.png")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files, or folders: their audio files")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out_dir is not None and not subtitles:
         raise ASRError("--out-dir is for --format srt or vtt")
     check_lengths(args.chunk_seconds, args.max_seconds)  # before the model loads: a typo costs no start-up
+    args.files = expand_audio_paths(args.files)  # a directory: its audio files
     plots = plot_paths(args.plot, args.files) if args.plot else None
     if args.out_dir is not None:
         subtitle_files = [Path(args.out_dir) / f"{tag}.{args.format}" for tag in file_tags(args.files)]

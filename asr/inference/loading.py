@@ -25,6 +25,9 @@ def resolve_model_path(path: str | os.PathLike | None) -> Path:
             raise ModelError(f"{path}: no default model installed; pass --model")
     path = Path(path)
     if path.is_dir():
+        if not (path / MODEL_FILE).exists() and (path / "saved_model.pb").exists():
+            raise ModelError(f"{path}: an exported SavedModel, for TF Serving; asr runs a .keras model, a folder "
+                             f"holding {MODEL_FILE}, or a .tflite file (asr export writes one beside it)")
         path = path / MODEL_FILE
     if not path.is_file():
         raise ModelError(f"{path}: model not found")

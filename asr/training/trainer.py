@@ -59,7 +59,12 @@ def save_model(model: CTCModel, path: str | Path) -> Path:
 
 
 def _optimizer(cfg: Config, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    total = max(cfg.train.epochs * steps_per_epoch, cfg.train.warmup_steps + 1)
+    steps = cfg.train.epochs * steps_per_epoch
+    if cfg.train.warmup_steps * 2 > steps:
+        log.warning(f"train.warmup_steps {cfg.train.warmup_steps} is more than half of this run's {steps} steps: "
+                    "the learning rate stays low for most of it (and dev WER may stay at 100 %); set "
+                    f"train.warmup_steps to about {max(1, steps // 10)}")
+    total = max(steps, cfg.train.warmup_steps + 1)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
         warmup_target=cfg.train.learning_rate,

@@ -261,3 +261,27 @@ def test_silence_is_an_empty_transcript_not_an_error(cli, trained_run, tmp_path)
     for fmt, expected in (("text", [""]), ("json", ['{"file": "%s", "text": "", "words": []}' % path])):
         result = cli("transcribe", "--model", trained_run.run_dir, "--format", fmt, path)
         assert result.returncode == 0 and result.stdout.splitlines() == expected, result.stderr
+
+
+def test_a_folder_is_its_audio_files_and_a_savedmodel_is_named(cli, corpus, trained_run, recognizer, tmp_path):
+    import shutil
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    paths = wav_paths(corpus, "test", 2)
+    for i, path in enumerate(paths):
+        shutil.copy(path, folder / f"{i}.wav")
+    (folder / "notes.txt").write_text("not audio")
+    result = cli("transcribe", "--model", trained_run.run_dir, folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{folder / f'{i}.wav'}\t{recognizer.transcribe(p)}" for i, p in
+                                          enumerate(paths)]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("transcribe", "--model", trained_run.run_dir, empty)
+    assert result.returncode == 1 and "a directory with no audio files" in result.stderr
+    saved = tmp_path / "saved_model"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    result = cli("transcribe", "--model", saved, paths[0])
+    assert result.returncode == 1 and "an exported SavedModel, for TF Serving" in result.stderr

@@ -132,3 +132,7 @@ def test_the_cli_flag_sets_the_source(trained_run, corpus, tmp_path, cli):
     result = cli("train", "--config", recipe, *sets, "--init-from", trained_run.run_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"initialised every weight from {trained_run.run_dir}" in result.stderr
+    # one epoch of 8 steps against 10 warm-up steps: said, with a value that fits; and what to run next
+    assert "train.warmup_steps 10 is more than half of this run's 8 steps" in result.stderr
+    assert f"the model: {tmp_path / 'cli_adapted'}/model.keras" in result.stderr
+    assert f"asr transcribe --model {tmp_path / 'cli_adapted'} FILE.wav" in result.stderr

@@ -40,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
           + (f", test WER {100 * metrics.test.wer:.1f} % on {test})" if metrics.test else ", no test manifest)")
           + f"\nnext:\n  asr transcribe --model {run_dir} FILE.wav"
           + (f"\n  asr evaluate --model {run_dir} --manifest {test}" if test else "")
-          + f"\n  asr export --model {run_dir} --out {run_dir}/export      # TFLite for devices, SavedModel for serving",
+          + f"\n  asr export --model {run_dir} --out {run_dir}/export   # TFLite for devices, SavedModel for serving",
           file=sys.stderr)
     return 0

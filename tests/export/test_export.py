@@ -595,6 +595,39 @@ def test_edge_example_decodes_a_compiled_grammar_as_the_library_does(exported, t
     assert result.stdout.splitlines() == expected and all(line.split("\t")[1] in phrases for line in expected)
 
 
+def test_edge_live_loop_cuts_a_stream_into_utterances_without_tensorflow_or_asr(exported, tiny, tmp_path):
+    """``examples/edge/listen.py --input``: two utterances with a pause between them come out as
+    two lines, each the model's transcript of what the loop cut; nothing heavy is imported."""
+    import runpy
+
+    edge = runpy.run_path(str(REPO / "examples" / "edge" / "listen.py"))  # defines, runs nothing
+    rng = np.random.default_rng(3)
+    stream = rng.normal(0, 1e-3, 5 * RATE).astype(np.float32)
+    for start, end in ((0.5, 1.5), (2.5, 3.2)):  # two bursts of speech-like sound
+        stream[int(start * RATE):int(end * RATE)] += speechlike(end - start, 7)
+    cuts = list(edge["utterances"]((stream[i:i + 1600] for i in range(0, len(stream), 1600)), RATE))
+    assert len(cuts) == 2 and 1.0 <= len(cuts[0]) / RATE <= 1.8 and 0.7 <= len(cuts[1]) / RATE <= 1.5
+    wav = tmp_path / "stream.wav"
+    sf.write(wav, stream, RATE)
+    path = tflite_path(exported, "none")
+    script = BLOCKER.format(blocked=(*HEAVY, "asr", "librosa")) + textwrap.dedent(f"""
+        import runpy
+        sys.argv = ["listen.py", {str(path)!r}, "--input", {str(wav)!r}]
+        try:
+            runpy.run_path({str(REPO / "examples" / "edge" / "listen.py")!r}, run_name="__main__")
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        assert not [m for m in sys.modules if m.split(".")[0] in {(*HEAVY, "asr", "librosa")!r}]
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=exported.out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from asr.inference import load
+
+    recognizer = load(path)
+    assert result.stdout.count("\n") == 2 and result.stdout.split("\n")[:2] == [recognizer.transcribe(c) for c in cuts]
+
+
 def test_the_edge_grammar_search_is_the_library_s():
     assert (REPO / "examples" / "edge" / "grammar_search.py").read_text() == (
         REPO / "asr" / "decoding" / "grammar" / "search.py").read_text()

@@ -9,9 +9,9 @@ Needs only numpy, soundfile and ai-edge-litert; no TensorFlow, no asr package:
 The model's settings come from the JSON file written beside it
 (``model.tflite.json``): the sample rate, and the characters that the output ids
 stand for (id 0 is the CTC blank, id i + 1 is ``characters[i]``, and with
-``repeat_token`` true the next id means "the character before it again"). The WAV files
-must be mono at that sample rate (16 kHz for the shipped model); this script
-does not resample. A stereo file is averaged to mono.
+``repeat_token`` true the next id means "the character before it again"). Files
+at another rate are resampled (numpy's FFT) and several channels averaged; a
+recording over 20 s is cut at its pauses, as ``listen.py`` cuts the microphone.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import grammar_search  # noqa: E402  (beside this file: the grammar search, nump
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a settings file is under 1 KB; read no more than this
+LONG_SECONDS = 20.0  # longer recordings are cut at their pauses (the model trains on up to 20 s)
 
 
 def read_config(model_path: str) -> dict:
@@ -53,12 +54,22 @@ def read_config(model_path: str) -> dict:
     return config
 
 
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``samples`` at ``rate`` Hz → ``target`` Hz, by the FFT (band-limited: no aliasing when
+    going down), numpy only."""
+    if rate == target or not len(samples):
+        return samples
+    n = int(round(len(samples) * target / rate))
+    spectrum = np.fft.rfft(samples.astype(np.float64))
+    keep = min(len(spectrum), n // 2 + 1)
+    out = np.fft.irfft(spectrum[:keep], n) * (n / len(samples))
+    return out.astype(np.float32)
+
+
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
-    """Mono float32 samples ``[n]`` in [-1, 1]; the file must already be at ``sample_rate`` Hz."""
+    """Mono float32 samples ``[n]`` in [-1, 1] at ``sample_rate`` Hz (channels averaged, resampled)."""
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    if rate != sample_rate:
-        raise ValueError(f"{path}: {rate} Hz, but the model needs {sample_rate} Hz mono audio")
-    return audio.mean(axis=1)
+    return resample(audio.mean(axis=1), rate, sample_rate)
 
 
 def greedy_decode(log_probs: np.ndarray, characters: str, repeat_token: bool = False) -> str:
@@ -116,10 +127,24 @@ class Transcriber:
         return self.interpreter.get_tensor(self.output)[0]  # [frames, vocabulary]
 
 
+def transcribe_long(transcriber: Transcriber, samples: np.ndarray, grammar=None) -> str:
+    """A recording up to ``LONG_SECONDS`` whole; a longer one cut at its pauses
+    (``listen.utterances``, the live loop's endpointing) and each part transcribed."""
+    rate = transcriber.sample_rate
+    if len(samples) <= LONG_SECONDS * rate:
+        return transcriber.transcribe(samples, grammar)
+    from listen import utterances  # beside this file; imported here: it imports this module too
+
+    step = rate // 10
+    parts = utterances((samples[i:i + step] for i in range(0, len(samples), step)), rate)
+    texts = [transcriber.transcribe(part, grammar) for part in parts if len(part) >= rate // 20]
+    return " ".join(t for t in texts if t)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a .tflite file from `asr export` (with its .json beside it)")
-    parser.add_argument("wavs", nargs="+", help=".wav files, mono, at the model's sample rate")
+    parser.add_argument("wavs", nargs="+", help="audio files (any rate and channel count soundfile reads)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--grammar", help="a compiled grammar (`asr grammar compile FILE --model MODEL --out "
                         "g.npz`): print only sentences it accepts")
@@ -133,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     for path in args.wavs:
         try:
-            text = transcriber.transcribe(read_wav(path, transcriber.sample_rate), grammar)
+            samples = read_wav(path, transcriber.sample_rate)
+            text = transcribe_long(transcriber, samples, grammar)
         except (OSError, ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 1

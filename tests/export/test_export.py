@@ -628,6 +628,30 @@ def test_edge_live_loop_cuts_a_stream_into_utterances_without_tensorflow_or_asr(
     assert result.stdout.count("\n") == 2 and result.stdout.split("\n")[:2] == [recognizer.transcribe(c) for c in cuts]
 
 
+def test_edge_example_resamples_and_cuts_long_recordings(exported, tiny):
+    import runpy
+
+    edge = runpy.run_path(str(REPO / "examples" / "edge" / "transcribe.py"))
+    t = np.arange(44100) / 44100
+    tone = edge["resample"](np.sin(2 * np.pi * 1000 * t).astype(np.float32), 44100, RATE)
+    assert len(tone) == RATE and abs(np.argmax(np.abs(np.fft.rfft(tone))) - 1000) <= 1
+    assert 0.95 < np.abs(tone[100:-100]).max() < 1.05
+    tone = edge["resample"](np.sin(2 * np.pi * 7000 * t).astype(np.float32), 44100, 8000)
+    assert np.abs(tone).max() < 0.05  # above the new Nyquist: removed, not folded back
+    transcriber = edge["Transcriber"](str(tflite_path(exported, "none")))
+    rng = np.random.default_rng(5)
+    pieces = [np.concatenate([rng.normal(0, 1e-3, RATE).astype(np.float32), tiny.audio[i % len(tiny.audio)]])
+              for i in range(12)]
+    long = np.concatenate(pieces)
+    assert len(long) > 20 * RATE
+    listen = runpy.run_path(str(REPO / "examples" / "edge" / "listen.py"))
+    step = RATE // 10
+    cuts = list(listen["utterances"]((long[i:i + step] for i in range(0, len(long), step)), RATE))
+    assert len(cuts) == 12  # one per utterance
+    expected = " ".join(t for t in (transcriber.transcribe(c) for c in cuts) if t)
+    assert edge["transcribe_long"](transcriber, long) == expected
+
+
 def test_the_edge_grammar_search_is_the_library_s():
     assert (REPO / "examples" / "edge" / "grammar_search.py").read_text() == (
         REPO / "asr" / "decoding" / "grammar" / "search.py").read_text()

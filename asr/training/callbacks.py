@@ -111,3 +111,14 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.message = (f"the training loss became {float(logs['loss'])} in epoch {self.epoch + 1}, "
                             f"step {batch + 1}; that batch's utterances: {', '.join(files)}")
             self.model.stop_training = True
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """``logs/training.csv``: one row per epoch with exactly the values logged. Keras's
+    ``CSVLogger`` adds a ``val_`` column for each when there is no validation data (we
+    evaluate dev ourselves), all ``NA``; here the columns are the logs' own."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted((logs or {}).keys())
+        super().on_epoch_end(epoch, logs)

@@ -41,7 +41,7 @@ from asr.model.ctc import CTCModel, build_model, float32_copy, precision_of
 from asr.text import Tokenizer
 from asr.training.curves import plot_learning_curves
 from asr.training.results import DevScore, TestScore, TrainResult, WorkerResult
-from asr.training.callbacks import CheckpointAndStop, DevEvaluation, StopOnNonFiniteLoss
+from asr.training.callbacks import CheckpointAndStop, DevEvaluation, EpochLog, StopOnNonFiniteLoss
 from asr.training.checkpoints import CheckpointStore, RunLock, atomic_save_model
 from asr.training.init_from import freeze_lower_blocks, initialise_from
 from asr.training.distribute import ReplicaAdam, ReplicaLossScaleOptimizer, is_chief, make_strategy, task_name
@@ -226,7 +226,7 @@ def _build_or_resume(cfg: Config, strategy, model: CTCModel | None, tokenizer: T
 def _loggers(cfg: Config, logs_dir: Path, resume: bool) -> list[keras.callbacks.Callback]:
     """The CSV log (appended to on resume) and TensorBoard events, in ``logs_dir``."""
     logs_dir.mkdir(exist_ok=True)
-    return [keras.callbacks.CSVLogger(str(logs_dir / "training.csv"), append=resume),
+    return [EpochLog(str(logs_dir / "training.csv"), append=resume),
             keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), update_freq=cfg.train.log_every_steps)]
 
 

@@ -51,6 +51,9 @@ def test_run_directory_is_complete(trained_run):
         assert (run / name).is_file(), name
     assert (run / "logs" / "tensorboard").is_dir()
     assert (run / "logs" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    header = (run / "logs" / "training.csv").read_text().splitlines()[0].split(",")
+    assert header == ["epoch", "dev_cer", "dev_wer", "loss", "train_speed"]  # no empty val_ columns
+    assert "NA" not in (run / "logs" / "training.csv").read_text()
     assert not list(run.rglob(".*tmp*")), "temporary files left behind"
 
     assert load_config(run / "config.yaml") == trained_run.cfg

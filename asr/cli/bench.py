@@ -18,7 +18,8 @@ def add_parser(commands) -> None:
                    help="recipe whose architecture and batch size the training rows use (default: %(default)s)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
-    p.add_argument("--out", dest="out_dir", default="benchmarks", help="output folder (default: %(default)s)")
+    p.add_argument("--out", dest="out_dir", default="runs/bench",
+                   help="output folder (default: %(default)s; --out benchmarks refreshes the committed results)")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per row, after a warm-up (default: 7)")
     p.add_argument("--clip-seconds", type=float, default=10.0, help="batch-1 clip length (default: 10)")
     p.add_argument("--train-batches", type=int, default=8, help="batches per training pass (default: 8)")

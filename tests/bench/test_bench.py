@@ -259,3 +259,10 @@ def test_quick_run_writes_every_row(tmp_path):
         assert title in text
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     assert all(line.endswith("|") for line in table_lines)
+
+
+def test_bench_writes_outside_the_repository_unless_told():
+    from asr.cli.main import build_parser
+
+    assert build_parser().parse_args(["bench"]).out_dir == "runs/bench"  # git-ignored, not benchmarks/
+    assert build_parser().parse_args(["bench", "--out", "benchmarks"]).out_dir == "benchmarks"

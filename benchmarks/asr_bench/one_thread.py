@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.export.architecture import read_architecture
+from asr.export.architecture import Architecture, read_architecture
 from asr.export.tflite import calibration_audio
 from asr.features.logmel import log_mel
 from asr.inference.loading import load
@@ -25,7 +25,6 @@ from asr_bench.runtimes import (
     rtf_onnxruntime,
     rtf_saved_model,
     rtf_tflite,
-    rtf_torch,
 )
 from asr_bench.synthetic import speechlike
 
@@ -41,16 +40,21 @@ class OneThreadResult:
         flops: the clip's FLOP count.
         clip_seconds: the clip's duration.
         matmul_gflops: GFLOP/s of a one-thread float32 matmul (``cpu.matmul_gflops``).
+        arch: the model's weights, for the PyTorch port (run in a process without TensorFlow).
+        clip: the clip and Keras's log-probabilities for it, which the port must match.
     """
 
     rows: list[dict]
     flops: FlopCount
     clip_seconds: float
     matmul_gflops: float
+    arch: Architecture
+    clip: Clip
 
 
-def rtf_rows(recognizer, arch, clip: Clip, calibration: list, calibrated_on: str, repeats: int) -> list[dict]:
-    """Every ``rtf`` row, in ``ROWS`` order; the TFLite files are written in a temporary folder."""
+def rtf_rows(recognizer, clip: Clip, calibration: list, calibrated_on: str, repeats: int) -> list[dict]:
+    """Every ``rtf`` row but ``rtf.torch`` (``asr_bench.torch_side``), in ``ROWS`` order; the TFLite
+    files are written in a temporary folder."""
     model = recognizer.model
     rows = []
     with tempfile.TemporaryDirectory(prefix="asr-bench-") as tmp:
@@ -65,12 +69,12 @@ def rtf_rows(recognizer, arch, clip: Clip, calibration: list, calibrated_on: str
         rows.append(int8)
         rows.append(attempt("rtf.keras_litert", lambda: rtf_keras_litert(model, clip, work, repeats)))
         rows.append(attempt("rtf.onnxruntime", lambda: rtf_onnxruntime(model, clip, repeats)))
-        rows.append(attempt("rtf.torch", lambda: rtf_torch(arch, clip, repeats)))
     return rows
 
 
 def one_thread_rows(opts: BenchOptions, threads: int = 1) -> OneThreadResult:
-    """The ``rtf`` and ``features`` rows and the clip's FLOP count (run in a one-thread process)."""
+    """The ``rtf`` rows but ``rtf.torch``, the ``features`` rows and the clip's FLOP count (run in a
+    one-thread process)."""
     recognizer = load(opts.model)
     model, features = recognizer.model, recognizer.features
     samples = speechlike(opts.clip_seconds, features.sample_rate, seed=0)
@@ -81,8 +85,8 @@ def one_thread_rows(opts: BenchOptions, threads: int = 1) -> OneThreadResult:
         calibration = calibration_audio(opts.calibration_manifest, features.sample_rate, 100)
     else:
         calibration = [speechlike(2.0, features.sample_rate, seed) for seed in range(1, 9)]
-    rows = rtf_rows(recognizer, arch, clip, calibration, opts.calibration_manifest or SYNTHETIC_CALIBRATION,
+    rows = rtf_rows(recognizer, clip, calibration, opts.calibration_manifest or SYNTHETIC_CALIBRATION,
                     opts.repeats)
     rows += feature_rows(features, clip, opts.repeats)
     return OneThreadResult(rows, count_flops(arch, features, clip.seconds), clip.seconds,
-                           matmul_gflops(max(3, opts.repeats)))
+                           matmul_gflops(max(3, opts.repeats)), arch, clip)

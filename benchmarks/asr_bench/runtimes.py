@@ -24,7 +24,7 @@ from asr.export.saved_model import export_saved_model
 from asr.export.tflite import build_lite_model, export_tflite
 from asr.features.graph import FrontEnd
 from asr.inference.lite import LiteModel
-from asr_bench.measure import LOG_PROB_TOLERANCE, log_softmax, max_difference, timed_runs
+from asr_bench.measure import max_difference, timed_runs
 from asr_bench.rows import FAILED, MEASURED, SKIPPED, make_row, missing_dependency, reason_of
 
 RTF_UNIT = "RTF (wall s / audio s)"
@@ -209,34 +209,3 @@ def _onnx_session(proto):
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     return onnxruntime.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
-def rtf_torch(arch, clip: Clip, repeats: int) -> dict:
-    """The PyTorch port with ``arch``'s weights, eval mode, ``torch.inference_mode``, one thread;
-    its log-probabilities must match Keras within ``LOG_PROB_TOLERANCE``."""
-    missing = missing_dependency("torch")
-    if missing:
-        return make_row("rtf.torch", SKIPPED, 1, RTF_UNIT, reason=missing)
-    # torch (the optional bench extra, heavy): imported once known to be there; torch_port imports it too
-    import torch
-
-    from asr_bench.torch_port import TorchCTCModel
-
-    torch.set_num_threads(1)
-    model = TorchCTCModel.from_architecture(arch).eval()
-    features = torch.from_numpy(clip.features[None])
-    lengths = torch.tensor([clip.features.shape[0]])
-
-    def run():
-        with torch.inference_mode():
-            return model(features, lengths)[0]
-
-    times = timed_runs(run, repeats)
-    log_probs = log_softmax(run()[0].numpy())
-    diff = max_difference(log_probs, clip.reference)
-    row = rtf_row("rtf.torch", times, clip, LOG_MEL_IN, log_probs, parity_tolerance=LOG_PROB_TOLERANCE,
-                  parity_ok=diff <= LOG_PROB_TOLERANCE)
-    if diff > LOG_PROB_TOLERANCE:
-        row.update(status=FAILED, reason=f"the port differs from Keras by {diff:.3g} in log-probability "
-                                         f"(tolerance {LOG_PROB_TOLERANCE:g})")
-    return row

@@ -1,6 +1,6 @@
-"""Section a, training throughput: Keras's ``model.fit`` against the PyTorch port on
-the same batches in the same order from the same initial weights, one pass of each
-alternately per repeat (run in a process whose frameworks use ``threads`` threads)."""
+"""Section a, training throughput, Keras side: ``model.fit`` passes over a recipe's batches,
+recorded so that the PyTorch port (``asr_bench.torch_side``, in a process of its own that never
+loads TensorFlow) trains on the same batches in the same order from the same initial weights."""
 
 from __future__ import annotations
 
@@ -14,31 +14,51 @@ from dataclasses import dataclass, field
 from asr.config import load_config
 from asr.data.batching import bucketed_batches, training_dataset
 from asr.data.splits import Split, cached_split
-from asr.export.architecture import read_architecture
+from asr.export.architecture import Architecture, read_architecture
 from asr.text import Tokenizer
 from asr_bench.options import BenchOptions
-from asr_bench.rows import FAILED, MEASURED, SKIPPED, make_row, reason_of
+from asr_bench.rows import FAILED, MEASURED, make_row, reason_of
 from asr_bench.synthetic import training_split
-from asr_bench.torch_train import torch_trainer
 
 UNIT = "audio s / wall s"
 
 
 @dataclass(frozen=True)
+class TorchJob:
+    """What the PyTorch side needs to repeat the Keras passes (pickled into its process).
+
+    Attributes:
+        arch: the model's initial weights (before any pass).
+        config: the recipe, ``overrides`` applied.
+        split: the utterances trained on.
+        passes: each pass's batches (lists of ``split`` indices), in order; the first is the warm-up.
+        common: the fields both measured rows carry (batches, batch size, audio, data, architecture, parameters).
+    """
+
+    arch: Architecture
+    config: object
+    split: Split
+    passes: list[list[list[int]]]
+    common: dict
+
+
+@dataclass(frozen=True)
 class TrainingSetup:
-    """Both frameworks ready to train.
+    """Keras ready to train.
 
     Attributes:
         keras_pass: one ``model.fit`` pass; returns the batches it trained on, in order.
-        trainer: ``torch_trainer``'s pass function, or the reason there is none.
+        arch: the initial weights (the PyTorch port starts from the same ones).
+        config: the recipe.
         split: the utterances trained on.
         fixed_order: batches for PyTorch when Keras gave none (its pass failed).
-        common: the fields both measured rows carry (batches, batch size, audio, data, architecture, parameters).
+        common: the fields both measured rows carry.
         folder: the feature cache the Keras dataset streams from (removed afterwards).
     """
 
     keras_pass: Callable[[], list[list[int]]]
-    trainer: Callable[[list[list[int]]], float] | str
+    arch: Architecture
+    config: object
     split: Split
     fixed_order: list[list[int]]
     common: dict
@@ -69,8 +89,7 @@ class Side:
 
 
 def prepare(opts: BenchOptions) -> TrainingSetup:
-    """The recipe's model compiled as ``asr train`` compiles it, its dataset, and the PyTorch port
-    starting from the same initial weights."""
+    """The recipe's model compiled as ``asr train`` compiles it, its dataset, and its initial weights."""
     # TensorFlow (keras, asr.model.ctc, asr.training.trainer): kept off the parent process, imported here
     import keras
 
@@ -92,7 +111,6 @@ def prepare(opts: BenchOptions) -> TrainingSetup:
     dataset = training_dataset(cached_split(split, folder), batch_size, cfg.train.seed,
                                dataclasses.replace(cfg.features, normalize="none"), record=record,
                                length_jitter=cfg.train.length_jitter)
-    trainer = torch_trainer(arch, cfg, split)
     common = {"batches": n_batches, "batch_size": batch_size, "audio_seconds_per_pass": split.audio_seconds,
               "data": data, "architecture": dataclasses.asdict(cfg.model), "parameters": int(model.count_params())}
 
@@ -101,45 +119,31 @@ def prepare(opts: BenchOptions) -> TrainingSetup:
         return [list(batch) for batch in record]
 
     fixed_order = bucketed_batches([f.shape[0] for f in split.features], batch_size)
-    return TrainingSetup(keras_pass, trainer, split, fixed_order, common, folder)
+    return TrainingSetup(keras_pass, arch, cfg, split, fixed_order, common, folder)
 
 
-def alternate(setup: TrainingSetup, repeats: int) -> tuple[Side, Side, float | None]:
-    """``repeats`` timed passes of each framework after a warm-up pass (Keras traces its train step),
-    alternately, PyTorch on the batches Keras just trained on; and PyTorch's last loss."""
-    keras_side = Side()
-    torch_side = Side(error=setup.trainer if isinstance(setup.trainer, str) else None)
-    seconds = setup.split.audio_seconds
-    last_loss = None
+def keras_passes(setup: TrainingSetup, repeats: int) -> tuple[Side, list[list[list[int]]]]:
+    """A warm-up pass (Keras traces its train step) and ``repeats`` timed passes; the batches of each
+    pass, in order (``fixed_order`` for a pass that failed)."""
+    side = Side()
+    passes = []
     for repeat in range(repeats + 1):  # pass 0 is the warm-up
-        batches = keras_side.attempt(setup.keras_pass, seconds, timed=repeat > 0)
-        if batches is None:
-            batches = setup.fixed_order
-        loss = torch_side.attempt(lambda: setup.trainer(batches), seconds, timed=repeat > 0)
-        if loss is not None:
-            last_loss = loss
-    return keras_side, torch_side, last_loss
+        batches = side.attempt(setup.keras_pass, setup.split.audio_seconds, timed=repeat > 0)
+        passes.append(batches if batches is not None else setup.fixed_order)
+    return side, passes
 
 
-def training_rows(opts: BenchOptions, threads: int) -> list[dict]:
-    """Rows ``train.keras`` and ``train.torch`` (run in a process whose frameworks use ``threads``)."""
+def training_rows(opts: BenchOptions, threads: int) -> tuple[dict, TorchJob]:
+    """Row ``train.keras`` (run in a process whose TensorFlow uses ``threads``), and the job that
+    makes ``train.torch`` in a process without TensorFlow."""
     setup = prepare(opts)
     try:
-        keras_side, torch_side, last_loss = alternate(setup, opts.repeats)
+        side, passes = keras_passes(setup, opts.repeats)
     finally:
         shutil.rmtree(setup.folder, ignore_errors=True)
-    if keras_side.error is None:
-        keras_row = make_row("train.keras", MEASURED, threads, UNIT, keras_side.runs, **setup.common,
-                             note="Adam with the recipe's warm-up/cosine schedule and clipnorm; no augmentation")
+    if side.error is None:
+        row = make_row("train.keras", MEASURED, threads, UNIT, side.runs, **setup.common,
+                       note="Adam with the recipe's warm-up/cosine schedule and clipnorm; no augmentation")
     else:
-        keras_row = make_row("train.keras", FAILED, threads, UNIT, reason=keras_side.error)
-    if isinstance(setup.trainer, str):
-        torch_row = make_row("train.torch", SKIPPED, threads, UNIT, reason=setup.trainer)
-    elif torch_side.error is not None:
-        torch_row = make_row("train.torch", FAILED, threads, UNIT, reason=torch_side.error)
-    else:
-        torch_row = make_row("train.torch", MEASURED, threads, UNIT, torch_side.runs, **setup.common,
-                             last_loss=last_loss,
-                             note="same batches in the same order as Keras; Adam, constant peak learning rate, "
-                                  "per-weight gradient clipping")
-    return [keras_row, torch_row]
+        row = make_row("train.keras", FAILED, threads, UNIT, reason=side.error)
+    return row, TorchJob(setup.arch, setup.config, setup.split, passes, setup.common)

@@ -30,7 +30,8 @@ from asr_bench.options import BenchOptions
 from asr_bench.report import RESULTS_JSON, RESULTS_MD, render_markdown
 from asr_bench.rows import FAILED, MEASURED, ROWS, SKIPPED, make_row
 from asr_bench.runner import run_bench
-from asr_bench.runtimes import rtf_onnxruntime, rtf_torch
+from asr_bench.runtimes import rtf_onnxruntime
+from asr_bench.torch_side import rtf_torch
 from asr_bench.torch_train import torch_trainer
 
 
@@ -156,6 +157,16 @@ def test_missing_dependencies_give_skipped_rows(monkeypatch):
     assert "**skipped**: onnxruntime not installed" in text
     # goals that need a skipped row are unknown, never met
     assert "| training throughput ≥ PyTorch's | **unknown** | train.keras not measured |" in text
+
+
+def test_pytorch_sections_run_in_a_process_without_tensorflow():
+    """CUDA builds of torch ship triton, whose LLVM aborts a process that has loaded TensorFlow: the
+    PyTorch rows run in their own spawned process, which refuses to start once TensorFlow is in it."""
+    from asr_bench.runner import run_section
+
+    row = run_section("torch_training", 1, None, "training process: the Keras side crashed")
+    assert row["id"] == "train.torch" and row["status"] == FAILED
+    assert row["reason"] == "training process: the Keras side crashed"
 
 
 def test_options_are_checked_in_one_line(cli, tmp_path):

@@ -94,6 +94,31 @@ def _reason(error: Exception, path: Path) -> str:
     return reason[:120]
 
 
+def as_samples(audio, name: str = "<array>") -> np.ndarray:
+    """An in-memory recording → float samples, ``[n]`` or ``[n, channels]``/``[channels, n]``, in [-1, 1].
+
+    Integer PCM is scaled by its type's full scale (int16 ÷ 32768; unsigned is centred first), as
+    soundfile reads it; a flat list of numbers is taken as samples. A list of recordings is refused
+    with a one-line ``AudioError`` (the API transcribes one recording per call), as is any other type.
+    """
+    if isinstance(audio, (list, tuple)) and any(np.ndim(item) > 0 for item in audio):
+        raise AudioError(f"{name}: a list of {len(audio)} recordings: transcribe each one "
+                         "(or pass their paths to transcribe_files)")
+    try:
+        array = np.asarray(audio)
+    except (TypeError, ValueError) as exc:
+        raise AudioError(f"{name}: not audio samples ({first_line(exc)})") from None
+    kind = array.dtype.kind
+    if kind == "i":
+        return (array / float(2 ** (8 * array.dtype.itemsize - 1))).astype(np.float32)
+    if kind == "u":
+        half = float(2 ** (8 * array.dtype.itemsize - 1))
+        return ((array - half) / half).astype(np.float32)
+    if kind != "f":
+        raise AudioError(f"{name}: expected float or integer PCM samples, got {array.dtype} values")
+    return array.astype(np.float32, copy=False)
+
+
 def check_audio(
     audio: np.ndarray,
     sample_rate: int,

@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from asr.audio.files import check_audio, is_silent, load_audio
+from asr.audio.files import as_samples, check_audio, is_silent, load_audio
 from asr.config import DataConfig, FeatureConfig
 from asr.core.errors import ASRError
 from asr.core.progress import progress
@@ -74,10 +75,12 @@ class Recognizer:
         """A file or an array → checked mono float32 samples ``[n]`` at the model's rate.
 
         Args:
-            audio: a path, or float samples ``[n]``; two-dimensional arrays are
+            audio: a path, or samples ``[n]`` (float, or integer PCM scaled by its full
+                scale; a list of numbers is taken as samples); two-dimensional arrays are
                 downmixed, taking the smaller axis as channels (``[n, channels]``
                 as soundfile reads, or ``[channels, n]`` as librosa does).
-            sample_rate: Hz of an array (default: the model's); resampled when different.
+            sample_rate: Hz of an array, resampled when not the model's; without it an array
+                is taken to be at the model's rate, with a warning.
             name: the array's name in error messages.
             max_duration: seconds; longer audio is refused (default: ``self.max_duration``).
         """
@@ -86,9 +89,12 @@ class Recognizer:
             name = str(audio)
             samples = load_audio(audio, self.sample_rate, max_duration)  # refused before decoding whole
         else:
-            samples = np.asarray(audio, dtype=np.float32)
+            samples = as_samples(audio, name)
             if samples.ndim == 2:
                 samples = samples.mean(axis=int(np.argmin(samples.shape)))
+            if sample_rate is None:  # an 8 kHz array read as 16 kHz decodes to confident nonsense: say so
+                warnings.warn(f"{name}: samples given without sample_rate are taken to be at the model's "
+                              f"{self.sample_rate} Hz; pass sample_rate= to resample them", stacklevel=3)
             rate = sample_rate or self.sample_rate
             if rate != self.sample_rate:
                 import librosa  # here, not at the top: only arrays at another rate need it

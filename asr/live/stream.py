@@ -153,7 +153,8 @@ class StreamingRecognizer:
 
     def _partial(self) -> Result | None:
         samples = np.concatenate(self.endpointer.utterance)
-        text = self.recognizer.transcribe(samples) if _decodable(samples, self.recognizer) else ""
+        rate = self.recognizer.sample_rate
+        text = self.recognizer.transcribe(samples, rate) if _decodable(samples, self.recognizer) else ""
         if not text or text == self.last_partial:
             return None
         self.last_partial = text
@@ -168,9 +169,9 @@ class StreamingRecognizer:
             return Result(True, "", start, end)
         match = getattr(self.recognizer.decoder, "match", None)
         if match is not None:  # a grammar: its sentence and tags, no word times
-            found = self.recognizer.match(samples)
+            found = self.recognizer.match(samples, self.recognizer.sample_rate)
             return Result(True, found.text, start, end, tags=found.tags)
-        transcript = self.recognizer.transcribe_long(samples)
+        transcript = self.recognizer.transcribe_long(samples, self.recognizer.sample_rate)
         words = tuple({**w.to_dict(), "start": round(start + w.start, 3), "end": round(start + w.end, 3)}
                       for w in transcript.words)
         return Result(True, transcript.text, start, end, words)

@@ -44,11 +44,13 @@ class FakeRecognizer:
     def __init__(self):
         self.calls = []
 
-    def transcribe(self, samples):
+    def transcribe(self, samples, sample_rate):
+        assert sample_rate == RATE  # the stream says its rate: no "taken to be" warning
         self.calls.append(len(samples))
         return f"heard {len(samples)}"
 
-    def transcribe_long(self, samples):
+    def transcribe_long(self, samples, sample_rate):
+        assert sample_rate == RATE
         return Transcript(f"final {len(samples)}", [], len(samples) / RATE)
 
 

@@ -228,6 +228,6 @@ def test_the_page_listens_in_a_real_browser(tmp_path):
         browser.terminate()
         browser.wait(10)
     # the browser resamples the "microphone" to its own rate and back: the words, not the samples, must agree
-    assert recognizer.transcribe(a) == "turn off the kitchen lights"
+    assert recognizer.transcribe(a, recognizer.sample_rate) == "turn off the kitchen lights"
     assert finals.splitlines()[0].startswith("turn off the kitchen lights")
     assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

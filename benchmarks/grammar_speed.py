@@ -32,7 +32,7 @@ def main() -> int:
     p.add_argument("--utterances", type=int, default=20)
     p.add_argument("--out", default="benchmarks/grammar_speed.json")
     args = p.parse_args()
-    from asr.cli.main import import_tensorflow_quietly
+    from asr.core.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import asr

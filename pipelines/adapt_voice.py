@@ -49,7 +49,7 @@ def split_voice(manifest: Path, out: Path, n_adapt: int, n_dev: int) -> dict[str
 
 def main() -> int:
     args = parse_args()
-    from asr.cli.main import import_tensorflow_quietly
+    from asr.core.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import asr

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tune-manifest", help="pick beam size, alpha and beta on this manifest (dev) first")
     args = parser.parse_args(argv)
 
-    from asr.cli.main import import_tensorflow_quietly
+    from asr.core.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # TensorFlow's C++ start-up lines off the terminal, as in `asr`
     import asr

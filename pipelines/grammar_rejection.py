@@ -78,7 +78,7 @@ def plot(curves: dict, chosen: float, png: str) -> None:
 
 def main() -> int:
     args = parse_args()
-    from asr.cli.main import import_tensorflow_quietly
+    from asr.core.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import asr

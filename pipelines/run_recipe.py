@@ -23,7 +23,7 @@ def main() -> int:
     start = time.perf_counter()
 
     # Heavy imports here, not at the top: feature workers are spawned and re-import this file.
-    from asr.cli.main import import_tensorflow_quietly
+    from asr.core.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import asr

@@ -13,7 +13,7 @@ import sys
 
 from asr.cli import bench, evaluate, export, grammar, info, listen, lm, prepare, serve, synth, train, transcribe
 from asr.core.errors import ASRError
-from asr.core.quiet import quiet_stderr
+from asr.core.quiet import import_tensorflow_quietly
 
 COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
             for module in (synth, train, evaluate, transcribe, listen, serve, info, lm, grammar, export, prepare,
@@ -23,7 +23,7 @@ COMMANDS = {module.__name__.rsplit(".", 1)[1]: module
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognisers.")
     parser.add_argument("--version", action="version", version=f"asr {package_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
     for module in COMMANDS.values():
         module.add_parser(commands)
     return parser
@@ -35,21 +35,6 @@ def package_version() -> str:
         return importlib.metadata.version("asr")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up log lines (which no environment
-    variable silences in TF 2.21) sent to /dev/null; errors are re-raised loudly."""
-    if "tensorflow" in sys.modules:
-        return
-    with quiet_stderr():
-        try:
-            import tensorflow as tf  # here: only the commands that need it pay for it
-
-            tf.config.list_physical_devices()  # device probing logs happen here
-        except Exception:
-            pass  # imported again below with stderr back, so the error is seen
-    import tensorflow  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,14 @@ import zipfile
 from pathlib import Path
 
 from asr.core.errors import ModelError, describe_load_error
+from asr.core.quiet import import_tensorflow_quietly
 from asr.inference.backends import KerasBackend
 from asr.inference.recognizer import Recognizer
 
 MODEL_FILE = "model.keras"  # the model in a run or saved-model folder
 LITE_SUFFIX = ".tflite"  # an `asr export` TFLite file, run by asr.inference.lite without TensorFlow
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "saved_models" / "commands"
+DEFAULT_LITE_MODEL = DEFAULT_MODEL / "model.tflite"  # the same model exported: what the CLI runs by default
 
 
 def resolve_model_path(path: str | os.PathLike | None) -> Path:
@@ -42,6 +44,7 @@ def resolve_model_path(path: str | os.PathLike | None) -> Path:
 
 def load_keras_model(path: str | os.PathLike):
     """A ``CTCModel`` from a ``.keras`` file (``safe_mode``: no arbitrary code runs)."""
+    import_tensorflow_quietly()  # its C++ start-up lines stay off the terminal of a Python API user
     import keras  # here, not at the top: `asr transcribe --model x.tflite` runs without TensorFlow
 
     from asr.model.ctc import CTCModel  # here too: it imports Keras; loading it registers the custom layers

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import os
 from pathlib import Path
 
 from asr.core.errors import ASRError
@@ -13,11 +14,20 @@ from asr.decoding.decoders import BeamSearchDecoder, make_decoder
 from asr.decoding.grammar.decoder import DEFAULT_REJECT_THRESHOLD, GrammarDecoder
 from asr.decoding.ngram import load_lm
 from asr.inference import load
+from asr.inference.loading import DEFAULT_LITE_MODEL
 
 
 def add_model(parser: argparse.ArgumentParser, tflite: bool = True) -> None:
+    """``--model``. Where TFLite is accepted, the default is the shipped model's exported file when it is
+    there: the same transcripts as its ``.keras`` twin (docs/EXPORT.md), without TensorFlow's start-up."""
     kinds = "a .keras file, a folder holding model.keras" + (" or an exported .tflite file" if tflite else "")
-    parser.add_argument("--model", help=f"{kinds} (default: the shipped model in saved_models/commands)")
+    if tflite and DEFAULT_LITE_MODEL.is_file():
+        shipped = os.path.relpath(DEFAULT_LITE_MODEL) if DEFAULT_LITE_MODEL.is_relative_to(Path.cwd()) \
+            else str(DEFAULT_LITE_MODEL)
+        parser.add_argument("--model", default=shipped, help=f"{kinds} (default: the shipped model, {shipped}; "
+                            "its Keras twin: --model saved_models/commands)")
+    else:
+        parser.add_argument("--model", help=f"{kinds} (default: the shipped model in saved_models/commands)")
 
 
 def names(text: str) -> list[str]:

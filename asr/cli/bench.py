@@ -30,7 +30,7 @@ def add_parser(commands) -> None:
     p.add_argument("--quick", action="store_true", help="1 repeat, 2 s clip, 2 batches of 4: a smoke test")
     p.add_argument("--cpu-mhz", type=float, help="clock for the single-core peak (default: lscpu's max MHz, "
                    "else /proc/cpuinfo's cpu MHz)")
-    p.add_argument("--note", default="", help="a line written at the top of RESULTS.md")
+    p.add_argument("--note", default="", help="a line written at the top of RESULTS.md (default: none)")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:

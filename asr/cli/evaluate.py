@@ -15,7 +15,7 @@ def add_parser(commands) -> None:
     add_decoder(p)
     p.add_argument("--manifest", required=True, help="JSONL manifest")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--worst", type=int, default=10, help="how many worst utterances to list")
+    p.add_argument("--worst", type=int, default=10, help="how many worst utterances to list (default: %(default)s)")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:

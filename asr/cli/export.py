@@ -17,7 +17,8 @@ def add_parser(commands) -> None:
                    help="comma-separated TFLite variants: none,float16,dynamic,int8 (default: none)")
     p.add_argument("--calibration-manifest", help="JSONL manifest whose audio calibrates int8 "
                    "(e.g. data/commands/train.jsonl)")
-    p.add_argument("--calibration-samples", type=int, default=100, help="utterances drawn from it")
+    p.add_argument("--calibration-samples", type=int, default=100,
+                   help="utterances drawn from it (default: %(default)s)")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:

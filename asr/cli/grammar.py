@@ -9,11 +9,12 @@ from asr.cli.common import add_model, on_tflite
 
 def add_parser(commands) -> None:
     p = commands.add_parser("grammar", help="sample a JSGF grammar or phrase list, or compile it for a device")
-    sub = p.add_subparsers(dest="grammar_command", required=True, metavar="GRAMMAR_COMMAND")
+    sub = p.add_subparsers(dest="grammar_command", required=True, metavar="GRAMMAR_COMMAND",
+                           help="sample | compile")
     s = sub.add_parser("sample", help="print sentences covering every alternative (what asr synth would say)")
     s.add_argument("grammar", metavar="FILE", help="JSGF (.jsgf) or a phrase list")
     s.add_argument("-n", type=int, default=20, help="how many sentences (default: 20)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the sampling (default: %(default)s)")
     c = sub.add_parser("compile", help="compile for a model's alphabet into one .npz file "
                                        "(asr transcribe --grammar, examples/edge/transcribe.py --grammar)")
     c.add_argument("grammar", metavar="FILE", help="JSGF (.jsgf) or a phrase list")

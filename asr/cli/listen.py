@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
                         f"{int(PARTIAL_SECONDS * 1000)}; 0: finals only)")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="text: each utterance's transcript (partials on a terminal line); json: one object per "
-                        "partial and final result, with times, words and confidences")
+                        "partial and final result, with times, words and confidences (default: %(default)s)")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:

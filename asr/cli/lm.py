@@ -9,7 +9,7 @@ from asr.decoding.lm_build import DEFAULT_ORDER, build_lm
 
 def add_parser(commands) -> None:
     p = commands.add_parser("lm", help="word n-gram language models for the beam search")
-    lm_commands = p.add_subparsers(dest="lm_command", required=True, metavar="LM_COMMAND")
+    lm_commands = p.add_subparsers(dest="lm_command", required=True, metavar="LM_COMMAND", help="build")
     q = lm_commands.add_parser("build", help="build an ARPA model (interpolated modified Kneser-Ney) from text")
     q.add_argument("text", metavar="TEXT", help="UTF-8 sentences, one a line, or a JSONL manifest (its text fields)")
     q.add_argument("--order", type=int, default=DEFAULT_ORDER, help=f"n-gram order (default: {DEFAULT_ORDER})")

@@ -17,10 +17,11 @@ def add_parser(commands) -> None:
     p.add_argument("--text-file", help="UTF-8 sentences, one a line, instead of a grammar")
     p.add_argument("--out", dest="out_dir", help="output folder (without --config: data/<name of the text or "
                    "grammar file>; required with a built-in grammar)")
-    p.add_argument("--n-train", type=int)
-    p.add_argument("--n-dev", type=int)
-    p.add_argument("--n-test", type=int)
-    p.add_argument("--seed", type=int)
+    defaults = CorpusConfig()  # the config dataclass owns the defaults; the help only quotes them
+    p.add_argument("--n-train", type=int, help=f"training utterances (default: {defaults.n_train})")
+    p.add_argument("--n-dev", type=int, help=f"dev utterances (default: {defaults.n_dev})")
+    p.add_argument("--n-test", type=int, help=f"test utterances (default: {defaults.n_test})")
+    p.add_argument("--seed", type=int, help=f"seed of the sentences, voices and acoustics (default: {defaults.seed})")
     p.add_argument("--engines", nargs="+", help="any of espeak-ng, flite, mbrola, pico, piper "
                    "(the last three: scripts/install_voices.sh); without --config: every installed one")
     p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")

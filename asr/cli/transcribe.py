@@ -22,7 +22,8 @@ def add_parser(commands) -> None:
     add_decoder(p)
     p.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
                    help="text: the transcript (PATH<TAB>text with several files); json: one object per file "
-                        "with file, text and words (word, start, end, confidence); srt/vtt: subtitles")
+                        "with file, text and words (word, start, end, confidence); srt/vtt: subtitles "
+                        "(default: %(default)s)")
     p.add_argument("--chunk-seconds", type=float, default=CHUNK_SECONDS, metavar="S",
                    help=f"longer files are cut at their pauses into chunks of at most S seconds "
                         f"(default: {CHUNK_SECONDS:g}, the longest audio the model trained on)")

@@ -1,8 +1,11 @@
 """The ``asr`` command line (through subprocesses) and the ``asr.load`` Python API,
 on the shared tiny trained run."""
 
+import argparse
 import json
+import os
 import subprocess
+import sys
 
 import librosa
 import numpy as np
@@ -140,8 +143,9 @@ def test_api_transcribes_an_8khz_array(corpus, trained_run, tmp_path):
     feats = recognizer.featurize(audio8, sample_rate=8000)
     assert feats.shape[1] == trained_run.cfg.features.n_mels
     assert abs(feats.shape[0] - (1 + len(audio16) // 160)) <= 1
-    # without the rate the array is taken as 16 kHz: half the frames
-    assert recognizer.featurize(audio8).shape[0] == 1 + len(audio8) // 160
+    # without the rate the array is taken as 16 kHz (half the frames), with a warning that says so
+    with pytest.warns(UserWarning, match="without sample_rate are taken to be at the model's 16000 Hz"):
+        assert recognizer.featurize(audio8).shape[0] == 1 + len(audio8) // 160
     # same result as the same samples in an 8 kHz file, and as a stereo array
     wav8 = tmp_path / "eight_k.wav"
     sf.write(str(wav8), audio8, 8000, subtype="FLOAT")
@@ -149,6 +153,23 @@ def test_api_transcribes_an_8khz_array(corpus, trained_run, tmp_path):
     np.testing.assert_allclose(recognizer.featurize(str(wav8)), feats, atol=1e-5)
     stereo = np.stack([audio8, audio8], axis=1)
     assert recognizer.transcribe(stereo, sample_rate=8000) == text
+
+
+def test_api_takes_integer_pcm_and_lists_and_refuses_a_list_of_recordings(corpus, trained_run):
+    from asr.core.errors import AudioError
+
+    recognizer = asr.load(trained_run.run_dir)
+    (path,) = wav_paths(corpus, "test", 1)
+    audio, _ = sf.read(path, dtype="float32")
+    pcm16, _ = sf.read(path, dtype="int16")
+    expected = recognizer.featurize(audio, sample_rate=16000)
+    # int16 PCM is scaled by its full scale, as soundfile reads it, not fed as ±32768
+    np.testing.assert_allclose(recognizer.featurize(pcm16, sample_rate=16000), expected, atol=1e-3)
+    np.testing.assert_allclose(recognizer.featurize(audio.tolist(), sample_rate=16000), expected, atol=1e-5)
+    with pytest.raises(AudioError, match="a list of 2 recordings: transcribe each one"):
+        recognizer.transcribe([audio, audio], sample_rate=16000)
+    with pytest.raises(AudioError, match="expected float or integer PCM samples, got <U1 values"):
+        recognizer.transcribe(["a", "b"], sample_rate=16000)
 
 
 def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
@@ -285,3 +306,40 @@ def test_a_folder_is_its_audio_files_and_a_savedmodel_is_named(cli, corpus, trai
     (saved / "saved_model.pb").write_bytes(b"")
     result = cli("transcribe", "--model", saved, paths[0])
     assert result.returncode == 1 and "an exported SavedModel, for TF Serving" in result.stderr
+
+
+def _parsers(parser, path=("asr",)):
+    """Every (name path, parser) of the CLI, subcommands of subcommands included."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_every_option_of_every_command_has_help_with_its_default():
+    from asr.cli.main import build_parser
+
+    missing = []
+    for path, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                continue
+            name = f"{' '.join(path)} {action.option_strings[0] if action.option_strings else action.dest}"
+            text = (action.help or "") % {**vars(action), "prog": parser.prog} if action.help else ""
+            if not text.strip():
+                missing.append(f"{name}: no help")
+            elif action.default not in (None, False, [], "", argparse.SUPPRESS) and "default" not in text:
+                missing.append(f"{name}: default {action.default!r} not shown")
+    assert missing == []
+
+
+def test_python_api_keeps_tensorflow_start_up_lines_off_stderr():
+    """``import asr; asr.load()`` in a fresh process: TensorFlow's C++ start-up lines (absl's notice, the
+    CPU-instructions line) go to /dev/null, as they do for the CLI; real errors would still show."""
+    code = "import asr; m = asr.load(); print(type(m).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Recognizer"
+    assert result.stderr == ""

@@ -58,10 +58,14 @@ def plot_learning_curves(csv_path: str | os.PathLike, png_path: str | os.PathLik
         epochs, values = zip(*curves["loss"])
         loss_axes.plot(epochs, values, marker="o", color="tab:blue")
     loss_axes.set(title="training loss", xlabel="epoch", ylabel="CTC loss (nats per utterance)")
-    for column, label, color in (("dev_wer", "dev WER", "tab:red"), ("dev_cer", "dev CER", "tab:orange")):
+    # WER wide and solid under a dashed CER with smaller square markers: where the two are equal
+    # (100 % / 100 % in a warm-up), both still show
+    styles = (("dev_wer", "dev WER", {"color": "tab:red", "marker": "o", "markersize": 8, "linewidth": 3}),
+              ("dev_cer", "dev CER", {"color": "tab:orange", "marker": "s", "markersize": 4, "linestyle": "--"}))
+    for column, label, style in styles:
         if curves[column]:
             epochs, values = zip(*curves[column])
-            error_axes.plot(epochs, [100 * v for v in values], marker="o", label=label, color=color)
+            error_axes.plot(epochs, [100 * v for v in values], label=label, **style)
     error_axes.set(title="dev error rates", xlabel="epoch", ylabel="%")
     error_axes.set_ylim(bottom=0)
     if curves["dev_wer"] or curves["dev_cer"]:

@@ -7,6 +7,7 @@ import json
 import math
 
 import keras
+import numpy as np
 import pytest
 from helpers import N_TEST, N_TRAIN, TINY_EPOCHS, copy_run
 
@@ -161,3 +162,20 @@ def test_learning_curves_read_the_log(trained_run, tmp_path):
                       "dev_cer": [(1, 0.9), (2, 0.4)]}
     png = plot_learning_curves(log, tmp_path / "curves.png", title="resumed")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*tmp*"))
+
+
+def test_learning_curves_show_wer_where_cer_equals_it(tmp_path):
+    """A warm-up's 100 % WER and 100 % CER: the CER line must not hide the WER line."""
+    from matplotlib.image import imread
+
+    from asr.training.curves import plot_learning_curves
+
+    log = tmp_path / "training.csv"
+    log.write_text("epoch,dev_cer,dev_wer,loss\n" + "".join(f"{e},1.0,1.0,{90 - e}\n" for e in range(6)))
+    pixels = imread(plot_learning_curves(log, tmp_path / "curves.png"))[..., :3]
+
+    def count(rgb: str) -> int:
+        target = np.array([int(rgb[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+        return int((np.abs(pixels - target).max(axis=-1) < 0.02).sum())
+
+    assert count("d62728") > 300 and count("ff7f0e") > 100  # tab:red (WER) and tab:orange (CER) both visible

@@ -19,6 +19,7 @@ from asr.export.tflite import QUANTIZATIONS, calibration_audio, export_tflite
 from asr.inference import load, resolve_model_path
 
 FORMATS = ("saved_model", "tflite")
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -68,15 +69,23 @@ def export_model(model_path: str | os.PathLike | None, out_dir: str | os.PathLik
     # a checkpoint of a mixed-precision run computes in float16/bfloat16: export its float32 twin
     model = float32_copy(load(source).model)
     written: dict[str, Path] = {}
+    steps = ("saved_model" in formats) + ("tflite" in formats) * len(quantize)
+    done = iter(range(1, steps + 1))
+
+    def progress(step: str) -> None:  # a minute or more in all: say what is being made
+        logger.info("export [%d/%d]: %s", next(done), steps, step)
+
     with _quiet_tf_logs():
         if "saved_model" in formats:
+            progress(f"SavedModel → {Path(out_dir) / 'saved_model'}")
             written["saved_model"] = export_saved_model(model, out_dir)
         if "tflite" in formats:
             calibration = []
             if "int8" in quantize:
                 calibration = calibration_audio(calibration_manifest, model.features.sample_rate,
                                                 calibration_samples)
-            for mode, path in export_tflite(model, out_dir, quantize, calibration, source=_display(source)).items():
+            tflite = export_tflite(model, out_dir, quantize, calibration, source=_display(source), progress=progress)
+            for mode, path in tflite.items():
                 written["tflite" if mode == "none" else f"tflite.{mode}"] = path
     return written
 

@@ -252,8 +252,10 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def export_tflite(model, out_dir: str | os.PathLike, quantize: Sequence[str] = ("none",),
-                  calibration: Sequence[np.ndarray] = (), source: str = "") -> dict[str, Path]:
-    """Write one ``.tflite`` file (+ JSON sidecar) per quantization into ``out_dir``.
+                  calibration: Sequence[np.ndarray] = (), source: str = "",
+                  progress: Callable[[str], None] = lambda step: None) -> dict[str, Path]:
+    """Write one ``.tflite`` file (+ JSON sidecar) per quantization into ``out_dir``;
+    ``progress`` is called with each file's name before it is converted (tens of seconds each).
 
     Returns:
         quantization → path of the ``.tflite`` file.
@@ -266,6 +268,7 @@ def export_tflite(model, out_dir: str | os.PathLike, quantize: Sequence[str] = (
     float_model = None
     for mode in quantize:
         path = out_dir / tflite_file_name(mode)
+        progress(f"TFLite {mode if mode != 'none' else 'float32'} → {path}")
         if float_model is None and mode in ("none", "int8"):
             float_model = _convert(_converter(lite_model).convert, "none")
         flatbuffer = convert_tflite(lite_model, front_end, mode, calibration, float_model)

@@ -503,7 +503,13 @@ def test_cli_export_writes_every_artefact(exported):
         "tflite.dynamic": str(exported.out / "model.dynamic.tflite"),
         "tflite.int8": str(exported.out / "model.int8.tflite"),
     }
-    assert not result.stderr.strip(), result.stderr  # the converter's and TensorFlow's chatter is kept off
+    # one progress line per artefact, and nothing else: the converter's and TensorFlow's chatter is kept off
+    assert result.stderr.splitlines() == [
+        f"export [1/4]: SavedModel → {exported.out / 'saved_model'}",
+        f"export [2/4]: TFLite float32 → {exported.out / 'model.tflite'}",
+        f"export [3/4]: TFLite dynamic → {exported.out / 'model.dynamic.tflite'}",
+        f"export [4/4]: TFLite int8 → {exported.out / 'model.int8.tflite'}",
+    ], result.stderr
     assert (exported.saved_model / "saved_model.pb").is_file()
     for name in VARIANTS.values():
         assert (exported.out / f"{name}.json").is_file()

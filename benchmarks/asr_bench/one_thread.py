@@ -64,6 +64,8 @@ def rtf_rows(recognizer, clip: Clip, calibration: list, calibrated_on: str, repe
         lite = export_tflite_variants(model, work / "tflite", calibration)
         rows.append(attempt("rtf.tflite_float32", lambda: rtf_tflite("rtf.tflite_float32", lite["none"], clip,
                                                                      repeats)))
+        rows.append(attempt("rtf.tflite_dynamic", lambda: rtf_tflite("rtf.tflite_dynamic", lite["dynamic"], clip,
+                                                                     repeats)))
         int8 = attempt("rtf.tflite_int8", lambda: rtf_tflite("rtf.tflite_int8", lite["int8"], clip, repeats))
         int8["calibration"] = calibrated_on
         rows.append(int8)

@@ -25,6 +25,7 @@ ROWS = {
     "rtf.keras": "Keras model, traced call (`Recognizer.logits`)",
     "rtf.saved_model": "SavedModel `transcribe` signature",
     "rtf.tflite_float32": "our TFLite float32 (ai-edge-litert)",
+    "rtf.tflite_dynamic": "our TFLite dynamic range: int8 weights, float activations (ai-edge-litert)",
     "rtf.tflite_int8": "our TFLite int8 (ai-edge-litert)",
     "rtf.keras_litert": "Keras 3 `model.export(format=\"litert\")`",
     "rtf.onnxruntime": "ONNX Runtime on a tf2onnx conversion",

@@ -89,10 +89,10 @@ def rtf_saved_model(model, clip: Clip, work: Path, repeats: int) -> dict:
 
 
 def export_tflite_variants(model, work: Path, calibration: Sequence[np.ndarray]) -> dict[str, Path | Exception]:
-    """Our float32 (``none``) and int8 files by ``asr.export.tflite.export_tflite``: converted together (the
-    float conversion made once), else one at a time so that one failing leaves the other; a failure
+    """Our float32 (``none``), dynamic-range and int8 files by ``asr.export.tflite.export_tflite``: converted
+    together (the float conversion made once), else one at a time so that one failing leaves the other; a failure
     is kept as its exception."""
-    modes = ("none", "int8")
+    modes = ("none", "dynamic", "int8")
     with _quiet_tf_logs():
         try:
             return dict(export_tflite(model, work, modes, calibration))

@@ -239,8 +239,8 @@ def test_quick_run_writes_every_row(tmp_path):
     expected = {
         "train.keras": MEASURED, "train.torch": torch_status,
         "rtf.keras": MEASURED, "rtf.saved_model": MEASURED, "rtf.tflite_float32": MEASURED,
-        "rtf.tflite_int8": MEASURED, "rtf.keras_litert": FAILED, "rtf.onnxruntime": onnx_status,
-        "rtf.torch": torch_status,
+        "rtf.tflite_dynamic": MEASURED, "rtf.tflite_int8": MEASURED, "rtf.keras_litert": FAILED,
+        "rtf.onnxruntime": onnx_status, "rtf.torch": torch_status,
         "gflops.keras": MEASURED, "gflops.saved_model": MEASURED, "gflops.tflite_float32": MEASURED,
         "gflops.onnxruntime": onnx_status, "gflops.torch": torch_status,
         "features.librosa": MEASURED, "features.graph": MEASURED,
@@ -277,3 +277,18 @@ def test_bench_writes_outside_the_repository_unless_told():
 
     assert build_parser().parse_args(["bench"]).out_dir == "runs/bench"  # git-ignored, not benchmarks/
     assert build_parser().parse_args(["bench", "--out", "benchmarks"]).out_dir == "benchmarks"
+
+
+@pytest.mark.parametrize("frames", [37, 100, 101, 523])
+def test_chunked_encoder_pieces_stitch_back_to_the_whole(frames):
+    """The chunking experiment of benchmarks/tflite_profile.py: a frame-wise 'model' (every 4th frame)
+    run on overlapping pieces and stitched back gives exactly the whole utterance's output."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from tflite_profile import chunk_pieces, padded_batch, stitch
+
+    feats = np.arange(frames * 2, dtype=np.float32).reshape(frames, 2)
+    pieces, starts = chunk_pieces(feats, chunk=40, overlap=8)
+    assert starts[0] == 0 and starts[-1] + len(pieces[-1]) == frames and all(len(p) <= 40 for p in pieces)
+    assert padded_batch(pieces, 40).shape == (len(pieces), 40, 2)
+    stitched = stitch([p[::4] for p in pieces], starts, frames, reduction=4)
+    np.testing.assert_array_equal(stitched, feats[::4])

@@ -99,6 +99,7 @@ def transcribe_long(recognizer: Recognizer, audio: str | os.PathLike | np.ndarra
     many = len(chunks) > batch_size  # a bar only when there is more than one batch to wait for
     logits = recognizer.logits(inputs, batch_size, desc="model" if many else None)
     texts = recognizer.decode(logits, desc="decoding" if many else None)
+    texts = [recognizer.confident(scores, text) for scores, text in zip(logits, texts)]  # noise: ""
     step = recognizer.frame_seconds
     words: list[Word] = []
     times, confidences = [], []

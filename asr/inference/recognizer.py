@@ -19,6 +19,7 @@ from asr.audio.files import as_samples, check_audio, is_silent, load_audio
 from asr.config import DataConfig, FeatureConfig
 from asr.core.errors import ASRError
 from asr.core.progress import progress
+from asr.decoding.alignment import MIN_CONFIDENCE, text_confidence
 from asr.decoding.decoders import Decoder, GreedyDecoder
 from asr.decoding.grammar.decoder import GrammarDecoder, GrammarMatch
 from asr.inference.longform import CHUNK_SECONDS, MAX_SECONDS, Transcript, transcribe_long
@@ -35,12 +36,17 @@ class Recognizer:
         max_duration: seconds; longer audio is refused by ``transcribe`` (``transcribe_long``
             has its own, larger ``max_seconds``). Default: ``DataConfig.max_duration``, the
             longest audio a model is trained on.
+        min_confidence: a transcript (with ``transcribe_long``, each chunk's) whose words' mean
+            confidence is below this is taken for noise: "" (default:
+            ``asr.decoding.alignment.MIN_CONFIDENCE``; 0 keeps every guess).
     """
 
-    def __init__(self, backend, decoder: Decoder | None = None, max_duration: float | None = None):
+    def __init__(self, backend, decoder: Decoder | None = None, max_duration: float | None = None,
+                 min_confidence: float | None = None):
         self.backend = backend
         self.decoder = decoder or GreedyDecoder(backend.tokenizer)
         self.max_duration = DataConfig.max_duration if max_duration is None else max_duration
+        self.min_confidence = MIN_CONFIDENCE if min_confidence is None else min_confidence
         self._grammars: dict[str, GrammarDecoder] = {}  # grammar files compiled for transcribe(grammar=...)
 
     @property
@@ -128,7 +134,15 @@ class Recognizer:
         samples = self.samples(audio, sample_rate)
         if is_silent(samples):
             return ""  # silence says nothing: no model run, no guess
-        return self.decode(self.logits([self.backend.prepare(samples)]))[0]
+        (scores,) = self.logits([self.backend.prepare(samples)])
+        return self.confident(scores, self.decode([scores])[0])
+
+    def confident(self, scores: np.ndarray, text: str) -> str:
+        """``text``, or "" when its words' mean confidence on ``scores [T', V]`` is below ``min_confidence``
+        (noise decodes to letters the model is unsure of)."""
+        if text and self.min_confidence > 0 and text_confidence(scores, text, self.tokenizer) < self.min_confidence:
+            return ""
+        return text
 
     def match(self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None,
               grammar: str | os.PathLike | GrammarDecoder | None = None) -> GrammarMatch:

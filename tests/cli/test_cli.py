@@ -284,6 +284,42 @@ def test_silence_is_an_empty_transcript_not_an_error(cli, trained_run, tmp_path)
         assert result.returncode == 0 and result.stdout.splitlines() == expected, result.stderr
 
 
+def _noise(seconds: float, exponent: int, dbfs: float, seed: int) -> np.ndarray:
+    """White (0), pink (1) or brown (2) noise peaking at ``dbfs``, 16 kHz."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 16000)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    k = np.arange(len(spectrum))
+    k[0] = 1
+    x = np.fft.irfft(spectrum / k ** (exponent / 2), n)
+    return (x / np.abs(x).max() * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def test_noise_is_an_empty_transcript_and_speech_is_kept(corpus):
+    """The confidence floor, on the shipped TFLite model: noise decodes to letters the model is unsure
+    of (text without the floor); with it, a transcript whose words' mean confidence is below the floor
+    comes out empty, which is most noise; synthetic speech keeps its words."""
+    from asr.decoding.alignment import MIN_CONFIDENCE
+    from asr.inference.loading import DEFAULT_LITE_MODEL
+
+    recognizer = asr.load(DEFAULT_LITE_MODEL)
+    guesses = asr.load(DEFAULT_LITE_MODEL)
+    guesses.min_confidence = 0.0
+    clips = [_noise(2.5, seed % 3, dbfs, seed) for seed, dbfs in enumerate([-6, -20, -12, -35, -9, -28])]
+    emptied = 0
+    for clip in clips:
+        guess = guesses.transcribe_long(clip, 16000)
+        assert guess.text  # without the floor: text
+        confidence = np.mean([w.confidence for w in guess.words])
+        expected = "" if confidence < MIN_CONFIDENCE else guess.text
+        assert recognizer.transcribe_long(clip, 16000).text == expected
+        assert recognizer.transcribe(clip, 16000) in ("", guesses.transcribe(clip, 16000))  # the same floor
+        emptied += expected == ""
+    assert emptied >= 4  # most noise says nothing
+    for path in wav_paths(corpus, "test", 3):
+        assert recognizer.transcribe(path) == guesses.transcribe(path) != ""
+
+
 def test_a_folder_is_its_audio_files_and_a_savedmodel_is_named(cli, corpus, trained_run, recognizer, tmp_path):
     import shutil
 

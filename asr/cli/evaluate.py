@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"sentences   {percent(result.sentence_error)} wrong")
     print(f"RTF         {result.rtf:.4f} (wall seconds per audio second)")
     print(f"decoding    {result.decode_ms_per_utterance:.2f} ms per utterance")
-    for title, groups in (("by length", result.by_length), ("by speaker", result.by_speaker)):
+    for title, groups in (("by length", result.by_length), ("by speaker", result.by_speaker),
+                          ("by sentence (trained on or held out)", result.by_sentence)):
         if groups:
             print(f"{title}:")
             width = max(len(name) for name in groups)

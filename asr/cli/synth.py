@@ -26,6 +26,10 @@ def add_parser(commands) -> None:
                    "(the last three: scripts/install_voices.sh); without --config: every installed one")
     p.add_argument("--random-voices", type=int, help="extra random espeak-ng speakers for training")
     p.add_argument("--train-flite-share", type=float, help="share of the training utterances said by flite (0-1)")
+    p.add_argument("--sentence-holdout", type=float, metavar="SHARE",
+                   help="with --text-file: share of the distinct sentences kept out of training for half of dev "
+                        f"and test (default: {CorpusConfig.AUTO_SENTENCE_HOLDOUT:g} once the file has "
+                        f"{CorpusConfig.SENTENCE_HOLDOUT_MIN_LINES} or more, else 0)")
     p.add_argument("--holdout", choices=choices_of(CorpusConfig, "holdout"),
                    help="voice: unseen voices in dev/test; engine: test on one engine alone (--held-out-engine)")
     p.add_argument("--held-out-engine", choices=choices_of(CorpusConfig, "held_out_engine"),

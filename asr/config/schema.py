@@ -75,6 +75,11 @@ class CorpusConfig:
     holdout: str = choice("voice", "engine")  # voice: unseen voices in dev/test; engine: test on one engine alone
     held_out_engine: str = choice("flite", "espeak-ng", "mbrola", "pico", "piper")  # holdout: engine's test engine
     random_voices: int = 0  # extra random-timbre espeak-ng speakers, training only
+    # text files: share of the distinct sentences kept out of training, for half of dev and test (None: 0.2
+    # once the file has 50 or more; 0: none). asr evaluate reports seen and unseen sentences apart
+    sentence_holdout: float | None = None
+    AUTO_SENTENCE_HOLDOUT: ClassVar[float] = 0.2
+    SENTENCE_HOLDOUT_MIN_LINES: ClassVar[int] = 50
     # Share of the dev and test utterances said by flite when both engines are used: fixed, not a
     # setting, so that dev and test figures compare across recipes. flite has only a few voices,
     # but they sound more natural than espeak-ng's.

@@ -367,3 +367,47 @@ def test_make_corpus_defaults_are_the_configs():
             default = list(parameter.default) if name == "engines" else parameter.default
             default = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default
             assert default == config[name], name
+
+
+def test_sentence_holdout_keeps_a_share_of_a_text_file_out_of_training() -> None:
+    import random
+
+    from asr.data.synth.sentences import hold_out
+
+    lines = [f"sentence number {i}" for i in range(60)] + ["sentence number 0"]  # a repeat stays a repeat
+    held = hold_out(lines, None, None, seed=0)  # 60 distinct: the automatic 20 %
+    assert held.share == 0.2 and len(held.unseen) == 12
+    assert not set(held.unseen) & set(held.lines) and set(held.unseen) | set(held.lines) == set(lines)
+    assert held.unseen == hold_out(lines, None, None, seed=0).unseen != hold_out(lines, None, None, seed=1).unseen
+    train = held.draw("train", 200, 0, random.Random(0))
+    test = held.draw("test", 200, 0, random.Random(0))
+    assert not set(train) & set(held.unseen)  # training never says a held-out sentence
+    tags = [held.tag("test", t)["sentence"] for t in test]
+    assert tags.count("unseen") == tags.count("seen") == 100 and held.tag("train", train[0]) == {}
+    assert held.record() == {"sentence_holdout": {"share": 0.2, "held_out": 12, "training": 48}}
+    small = hold_out(lines[:10], None, None, seed=0)  # under 50 distinct: no holdout unless asked
+    assert small.unseen == () and small.tag("test", lines[0]) == {}
+    assert len(hold_out(lines[:10], None, 0.3, seed=0).unseen) == 3
+    assert hold_out(None, "commands", None, seed=0).record() == {}  # a grammar: nothing changes
+
+
+@pytest.mark.needs_espeak
+@pytest.mark.needs_flite
+def test_a_text_file_corpus_tests_on_held_out_sentences_too(tmp_path: Path) -> None:
+    from asr.data.manifest import read_manifest
+    from asr.data.synth.corpus import corpus_is_current, make_corpus
+
+    text = tmp_path / "lines.txt"
+    text.write_text("".join(f"turn on lamp {i}\n" for i in range(10)), encoding="utf-8")
+    settings = dict(text_file=str(text), n_train=6, n_dev=2, n_test=4, seed=0, sentence_holdout=0.3,
+                    engines=["espeak-ng", "flite"], holdout="voice")
+    paths = make_corpus(tmp_path / "c", **settings)
+    made = json.loads((tmp_path / "c" / "corpus.json").read_text())
+    assert made["sentence_holdout"] == {"share": 0.3, "held_out": 3, "training": 7}
+    train = {u.text for u in read_manifest(paths["train"])[0]}
+    test = read_manifest(paths["test"])[0]
+    unseen = {u.text for u in test if u.extra["sentence"] == "unseen"}
+    assert len(unseen) >= 1 and not unseen & train
+    assert {u.extra["sentence"] for u in test} == {"seen", "unseen"}
+    assert corpus_is_current(tmp_path / "c", **settings)
+    assert not corpus_is_current(tmp_path / "c", **{**settings, "sentence_holdout": 0.5})

@@ -54,7 +54,8 @@ def test_evaluate_refuses_a_manifest_with_nothing_usable(recognizer, tmp_path):
 def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp_path):
     from asr.evaluation.evaluate import length_bucket
 
-    rows = [{**row, "speaker": row["voice"]} for row in corpus.rows["test"]]
+    rows = [{**row, "speaker": row["voice"], "sentence": ("seen", "unseen")[i % 2]}
+            for i, row in enumerate(corpus.rows["test"])]
     manifest = tmp_path / "with_speakers.jsonl"
     manifest.write_text("".join(json.dumps({**r, "audio_filepath": str(corpus.dir / r["audio_filepath"])}) + "\n"
                                 for r in rows))
@@ -72,8 +73,12 @@ def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp
     by_length = report.by_length
     assert sum(g.utterances for g in by_length.values()) == report.utterances
     assert set(by_length) == {length_bucket(r["duration"]) for r in rows}
-    # without speaker keys there is no per-speaker table
-    assert evaluate(recognizer, corpus.test).by_speaker == {}
+    # a text file's sentence holdout: seen and unseen sentences scored apart
+    assert set(report.by_sentence) == {"seen", "unseen"}
+    assert sum(g.utterances for g in report.by_sentence.values()) == report.utterances
+    # without speaker (or sentence) keys there is no per-speaker (or per-sentence) table
+    plain = evaluate(recognizer, corpus.test)
+    assert plain.by_speaker == {} and plain.by_sentence == {}
 
 
 @pytest.mark.parametrize("seconds, bucket", [(0.5, "0-2 s"), (2.0, "2-4 s"), (7.9, "4-8 s"), (15.0, "8-16 s"),

@@ -19,12 +19,13 @@ from typing import Sequence
 
 from asr.config import AcousticsConfig, CorpusConfig, FeatureConfig, to_dict
 from asr.core.atomic import atomic_write_text
-from asr.core.errors import ConfigError, TextError
+from asr.core.errors import ASRError, ConfigError, TextError
 from asr.data.manifest import write_manifest
 from asr.data.synth.acoustics import NoiseSources, load_noise_files, render_files
 from asr.data.synth.engines import ENGINES, engine_versions, synthesize_all
-from asr.data.synth.grammars import generate_sentences, grammar_digest, is_grammar_file, read_text_file
+from asr.data.synth.grammars import grammar_digest, is_grammar_file, read_text_file
 from asr.data.synth.seeds import derive_seed, log_uniform
+from asr.data.synth.sentences import Sentences, hold_out
 from asr.text import normalize_text
 from asr.data.synth.voices import (
     SPLITS,
@@ -50,7 +51,7 @@ def _check_settings(counts: dict[str, int], workers: int, train_flite_share: flo
             raise ConfigError(f"corpus: {name} {(lo, hi)} must be relative factors with 0.25 <= min <= max <= 4")
 
 
-def _text_lines(text_file: str | os.PathLike | None, grammar: str | None) -> list[str] | None:
+def _text_lines(text_file: str | os.PathLike | None, grammar: str | None, quiet: bool = False) -> list[str] | None:
     """The text file's sentences, normalised (``asr.text``) so that the engines say exactly
     what the label says ("$4.50" is spoken and labelled "four point five zero"), or None
     when sentences come from ``grammar``."""
@@ -60,7 +61,7 @@ def _text_lines(text_file: str | os.PathLike | None, grammar: str | None) -> lis
         if not lines:
             raise TextError(f"{text_file}: text file has no sentences")
         changed = [(r, n) for r, n in zip(raw, map(normalize_text, raw)) if r != n]
-        if changed:
+        if changed and not quiet:
             print(f"synth: {len(changed)} of {len(raw)} lines normalised before synthesis, so speech and label "
                   f"agree (e.g. {changed[0][0]!r} -> {changed[0][1]!r})", file=sys.stderr)
         return lines
@@ -84,15 +85,12 @@ def _voice_pools(out_dir: Path, engines: Sequence[str], holdout: str, seed: int,
 
 
 def _split_jobs(out_dir: Path, split: str, n: int, pool: Sequence[Voice], *, seed: int,
-                lines: list[str] | None, grammar: str | None, flite_share: float,
+                sentences: Sentences, flite_share: float,
                 rate_range: tuple[float, float], pitch_range: tuple[float, float]) -> list[dict]:
     """The :func:`synthesize` keyword arguments of a split's ``n`` utterances
     (creates ``out_dir/wavs/<split>``)."""
     rng = random.Random(derive_seed("corpus", seed, split))
-    if lines is not None:
-        texts = rng.choices(lines, k=n)
-    else:
-        texts = generate_sentences(grammar, n, derive_seed("sentences", seed, split))
+    texts = sentences.draw(split, n, seed, rng)
     assigned = assign_voices(pool, n, rng, flite_share)
     wav_dir = out_dir / "wavs" / split
     wav_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +122,8 @@ def _realistic_copy(out_dir: Path, split: str, jobs: list[dict], entries: list[d
 
 
 def _synthesize_split(out_dir: Path, split: str, jobs: list[dict], workers: int, seed: int = 0,
-                      acoustics: AcousticsConfig | None = None, noises: tuple = ()) -> dict[str, Path]:
+                      acoustics: AcousticsConfig | None = None, noises: tuple = (),
+                      sentences: Sentences = Sentences(None)) -> dict[str, Path]:
     """Synthesise a split's utterances and write its manifest; return ``{split: manifest path}``.
 
     With ``acoustics`` enabled, train's manifest lists the realistic copies (the
@@ -143,7 +142,7 @@ def _synthesize_split(out_dir: Path, split: str, jobs: list[dict], workers: int,
               f"({len(jobs) / max(elapsed, 1e-9):.0f}/s)", file=sys.stderr)
     entries = [
         {"audio_filepath": str(job["out_path"]), "duration": dur, "text": job["text"],
-         "speaker": job["voice"].id, "engine": job["voice"].engine}
+         "speaker": job["voice"].id, "engine": job["voice"].engine, **sentences.tag(split, job["text"])}
         for job, dur in zip(jobs, durations)
     ]
     if acoustics is None or not acoustics.enabled:
@@ -162,7 +161,8 @@ def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: 
                        text_file: str | os.PathLike | None, holdout: str, random_voices: int,
                        train_flite_share: float, engines: Sequence[str], rate_range: tuple[float, float],
                        pitch_range: tuple[float, float], counts: dict[str, int],
-                       acoustics: AcousticsConfig | None = None, held_out_engine: str | None = None) -> None:
+                       acoustics: AcousticsConfig | None = None, held_out_engine: str | None = None,
+                       extra: dict | None = None) -> None:
     """Write ``out_dir/corpus.json``: the settings, engine versions, and the
     voices of each split (``pools``) and those it used (``used``: voice ids);
     ``acoustics`` only when enabled and ``held_out_engine`` only with ``holdout="engine"``
@@ -186,6 +186,7 @@ def _write_corpus_json(out_dir: Path, pools: dict[str, list[Voice]], manifests: 
         "voices": {s: [v.id for v in pools[s]] for s in SPLITS},
         "holdout_groups": {s: sorted({v.holdout_group for v in pools[s]}) for s in SPLITS},
         "voices_used": used,
+        **(extra or {}),
     }
     if acoustics is not None and acoustics.enabled:
         made["acoustics"] = to_dict(acoustics)
@@ -210,6 +211,7 @@ def make_corpus(
     rate_range: tuple[float, float] = (0.8, 1.25),
     pitch_range: tuple[float, float] = (0.85, 1.18),
     acoustics: AcousticsConfig = CorpusConfig().acoustics,
+    sentence_holdout: float | None = CorpusConfig.sentence_holdout,
 ) -> dict[str, Path]:
     """Synthesise a train/dev/test corpus with held-out voices.
 
@@ -251,6 +253,8 @@ def make_corpus(
             realistic copy (``dev_realistic.jsonl``, ``test_realistic.jsonl``);
             each realistic line has an extra key ``acoustics``: the effects applied.
             The noise files are read before anything is synthesised.
+        sentence_holdout: with ``text_file``, the share of distinct sentences kept out of
+            training for half of dev and test (None: automatic; :mod:`asr.data.synth.sentences`).
 
     Returns:
         ``{"train": path, "dev": path, "test": path}`` of the manifests, and
@@ -262,22 +266,23 @@ def make_corpus(
     noises = load_noise_files(acoustics, FeatureConfig.sample_rate) if acoustics.enabled else ()
     if lines is not None:
         grammar = None
+    sentences = hold_out(lines, grammar, sentence_holdout, seed)
     out_dir = Path(out_dir).resolve()
     pools = _voice_pools(out_dir, engines, holdout, seed, random_voices, counts, held_out_engine)
 
     manifests: dict[str, Path] = {}
     used: dict[str, list[str]] = {}
     for split in SPLITS:
-        jobs = _split_jobs(out_dir, split, counts[split], pools[split], seed=seed, lines=lines, grammar=grammar,
+        jobs = _split_jobs(out_dir, split, counts[split], pools[split], seed=seed, sentences=sentences,
                            flite_share=train_flite_share if split == "train" else CorpusConfig.EVAL_FLITE_SHARE,
                            rate_range=rate_range, pitch_range=pitch_range)
-        manifests.update(_synthesize_split(out_dir, split, jobs, workers, seed, acoustics, noises))
+        manifests.update(_synthesize_split(out_dir, split, jobs, workers, seed, acoustics, noises, sentences))
         used[split] = sorted({job["voice"].id for job in jobs})
 
     _write_corpus_json(out_dir, pools, manifests, used, seed=seed, grammar=grammar, text_file=text_file,
                        holdout=holdout, random_voices=random_voices, train_flite_share=train_flite_share,
                        engines=engines, rate_range=rate_range, pitch_range=pitch_range, counts=counts,
-                       acoustics=acoustics, held_out_engine=held_out_engine)
+                       acoustics=acoustics, held_out_engine=held_out_engine, extra=sentences.record())
     return manifests
 
 
@@ -286,7 +291,8 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = Corpu
                       engines: Sequence[str], holdout: str, random_voices: int = CorpusConfig.random_voices,
                       held_out_engine: str = CorpusConfig.held_out_engine,
                       train_flite_share: float = CorpusConfig.train_flite_share,
-                      acoustics: AcousticsConfig = CorpusConfig().acoustics, **_ignored) -> bool:
+                      acoustics: AcousticsConfig = CorpusConfig().acoustics,
+                      sentence_holdout: float | None = CorpusConfig.sentence_holdout, **_ignored) -> bool:
     """True when ``out_dir`` holds a finished corpus made with these settings
     (``make_corpus``'s arguments; ``corpus.json`` is written last, so its
     presence means the corpus is complete)."""
@@ -303,6 +309,11 @@ def corpus_is_current(out_dir: str | os.PathLike, *, grammar: str | None = Corpu
         "held_out_engine": held_out_engine if holdout == "engine" else None,
         "grammar_sha256": grammar_digest(grammar) if text_file is None else None,
     }
+    if text_file is not None:  # a text file's sentence holdout, as make_corpus would draw it now
+        try:
+            wanted.update(hold_out(_text_lines(text_file, None, quiet=True), None, sentence_holdout, seed).record())
+        except (OSError, ASRError):
+            return False
     made.setdefault("train_flite_share", 0.3)  # corpora made before the setting existed used 0.3
     if holdout == "engine":
         made.setdefault("held_out_engine", "flite")  # engine-holdout corpora made before the setting: flite

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from asr.core.errors import ASRError
+from asr.decoding.alignment import MIN_CONFIDENCE
 from asr.decoding.decoders import BeamSearchDecoder, make_decoder
 from asr.decoding.grammar.decoder import DEFAULT_REJECT_THRESHOLD, GrammarDecoder
 from asr.decoding.ngram import load_lm
@@ -49,6 +50,9 @@ def add_decoder(parser: argparse.ArgumentParser) -> None:
                         help="words to boost in the beam search")
     parser.add_argument("--hotword-weight", type=float,
                         help=f"bonus per hot word, natural log (default: {default['hotword_weight']})")
+    parser.add_argument("--min-confidence", type=float, metavar="P",
+                        help="an utterance whose words' mean confidence is below this comes out empty, taken for "
+                             f"noise (default: {MIN_CONFIDENCE}; 0 keeps every guess; docs/RESULTS.md, \"Noise\")")
     parser.add_argument("--grammar", metavar="FILE",
                         help="decode only sentences this grammar accepts: JSGF (.jsgf), a phrase list (one "
                              "sentence a line) or a compiled .npz (`asr grammar compile`); docs/GRAMMARS.md")
@@ -72,6 +76,8 @@ def recognizer(args: argparse.Namespace):
         raise ASRError("--reject-threshold needs --grammar")
     lm = load_lm(args.lm) if args.lm else None  # before the model: a bad LM file fails fast
     loaded = load(args.model)
+    if args.min_confidence is not None:
+        loaded.min_confidence = args.min_confidence
     # the tokenizer travels inside the model file, so the decoder is made once the model is loaded
     loaded.decoder = make_decoder(loaded.tokenizer, beam_size=args.beam_size, lm=lm, alpha=args.alpha,
                                   beta=args.beta, hotwords=args.hotwords, hotword_weight=args.hotword_weight)

@@ -45,7 +45,8 @@ def main() -> int:
         print(f"test WER {result.wer:.2%}  CER {result.cer:.2%}  "
               f"({result.utterances} utterances, voices unseen in training)")
         for name, rates in result.by_sentence.items():  # a text-file corpus's sentence holdout
-            print(f"  {name} sentences: WER {rates.wer:.2%}  CER {rates.cer:.2%}  ({rates.utterances} utterances)")
+            print(f"  {name} sentences: WER {rates['wer']:.2%}  CER {rates['cer']:.2%}  "
+                  f"({rates['utterances']} utterances)")
         sample = read_manifest(cfg.manifest("test"))[0][0]
         print(f"sample {sample.audio_filepath}\n  reference:  {sample.text}\n"
               f"  transcript: {asr.load(run_dir).transcribe(sample.audio_filepath)}")

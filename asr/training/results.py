@@ -24,6 +24,8 @@ class TestScore:
         rtf: wall seconds per audio second.
         utterances: utterances scored.
         skipped: manifest lines left out.
+        by_sentence: a text-file corpus's sentence holdout: ``{"seen"|"unseen": {"wer", "cer",
+            "utterances"}}``; empty for other corpora.
     """
 
     wer: float
@@ -31,6 +33,7 @@ class TestScore:
     rtf: float
     utterances: int
     skipped: int
+    by_sentence: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class TrainResult:
         data = dataclasses.asdict(self)
         if self.test is None:
             del data["test"]
+        elif not self.test.by_sentence:
+            del data["test"]["by_sentence"]  # metrics.json as before for corpora without a sentence holdout
         return data
 
 

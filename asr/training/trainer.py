@@ -18,6 +18,7 @@ machines (``asr.training.distribute``); in a multi-worker run only the chief wri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -239,7 +240,8 @@ def _finish_run(cfg: Config, run_dir: Path, state: dict, train_split: Split, dev
     test = None
     if cfg.manifest("test") is not None and Path(cfg.manifest("test")).is_file():
         result = evaluate(Recognizer(KerasBackend(best)), cfg.manifest("test"), cfg.data)
-        test = TestScore(result.wer, result.cer, result.rtf, result.utterances, result.skipped)
+        test = TestScore(result.wer, result.cer, result.rtf, result.utterances, result.skipped,
+                         {name: dataclasses.asdict(rates) for name, rates in result.by_sentence.items()})
     metrics = TrainResult(
         dev=DevScore(state["best_wer"], state.get("best_cer"), len(dev_split)),
         best_epoch=state["best_epoch"],

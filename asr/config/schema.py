@@ -182,7 +182,7 @@ class AugmentConfig:
     noise_prob: float = 0.0  # fraction of utterances that get additive noise
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # [low, high], on mel power
     noise_files: list[str] = field(default_factory=list)  # noise recordings; none: white, pink, brown noise
-    freq_masks: int = 2  # SpecAugment frequency masks per utterance (tensorflow-io)
+    freq_masks: int = 2  # SpecAugment frequency masks per utterance
     freq_mask_width: int = 12  # mel bins, at most
     time_masks: int = 2
     time_mask_width: int = 20  # frames, at most

@@ -1,4 +1,4 @@
-"""Training-time augmentation, as TensorFlow ops in the input pipeline (never at evaluation).
+"""Training-time augmentation in numpy, in the input pipeline (never at evaluation).
 
 Each utterance's raw log-mel (``[T, F]``, before normalisation) goes through,
 in order:
@@ -13,26 +13,26 @@ in order:
 3. **gain** and **additive noise** on the mel power, the noise from recordings
    or generated (white, pink, brown) at an SNR drawn in ``noise_snr_db``;
 4. per-utterance **normalisation** (the feature config's, as ``asr.features.logmel.normalize``);
-5. SpecAugment **frequency and time masks** through ``tensorflow-io``.
+5. SpecAugment **frequency and time masks** (zeros, the normalised mean).
 
-Steps 1–4 use stateless random ops seeded by (epoch seed, utterance index), so
-they do not depend on the order or parallelism of the pipeline. The
-tensorflow-io masks draw from TensorFlow's global seed in a sequential map, so
-a run with the same seed sees the same masks.
+Every draw comes from a generator seeded by (epoch seed, utterance index), so an
+utterance's augmentation does not depend on the order or parallelism of the
+pipeline, nor on the Keras backend: the same numpy code feeds TensorFlow's
+``tf.data`` pipeline and the other backends' ``PyDataset``
+(``asr.data.batching``), so a run with the same seed sees the same features on
+every backend.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Sequence
 
 import numpy as np
 
 from asr.audio.files import read_audio
 from asr.config import AugmentConfig, FeatureConfig
-from asr.features.graph import normalize_frames
-from asr.features.logmel import raw_log_mel
+from asr.features.logmel import normalize, raw_log_mel
 
 log = logging.getLogger("asr")
 
@@ -112,18 +112,6 @@ def load_noise(paths: Sequence[str], cfg: FeatureConfig) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def spec_augment_ops():
-    """tensorflow-io's ``audio`` module, imported without its loader warnings.
-
-    On TF >= 2.17 its native library cannot load; the pure-TF ops used here
-    (``freq_mask``, ``time_mask``) do not need it, so the warnings only mislead.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"tensorflow_io")
-        import tensorflow_io as tfio  # lazily: it loads TensorFlow
-    return tfio.audio
-
-
 class Augmenter:
     """The augmentation of one training run.
 
@@ -133,123 +121,98 @@ class Augmenter:
     """
 
     def __init__(self, cfg: AugmentConfig, features: FeatureConfig):
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
         self.cfg = cfg
         self.features = features
-        self.speed_factors = tf.constant(cfg.speeds, tf.float32)
-        self.speed_bins = tf.constant(np.stack([speed_source_bins(features, s) for s in cfg.speeds]))
+        self.speed_bins = np.stack([speed_source_bins(features, s) for s in cfg.speeds])
         self.noise = self.profiles = self.dof = None  # what _noise draws from: recordings, or generated colours
         if cfg.noise_prob > 0 and cfg.noise_files:
-            self.noise = tf.constant(load_noise(cfg.noise_files, features))
+            self.noise = load_noise(cfg.noise_files, features)
         elif cfg.noise_prob > 0:
-            profiles, dof = noise_profiles(features)
-            self.profiles, self.dof = tf.constant(profiles), tf.constant(dof)
+            self.profiles, self.dof = noise_profiles(features)
 
-    # -- the stateless part: raw log-mel → normalised features ---------------------------------
-    def __call__(self, raw, seed, max_speed=None):
-        """Augment and normalise one utterance.
+    def __call__(self, raw: np.ndarray, seed: Sequence[int], max_speed: float | None = None) -> np.ndarray:
+        """Augment, normalise and mask one utterance.
 
         Args:
             raw: ``[T, F]`` float32 raw log-mel (``log(mel power + log_floor)``).
-            seed: ``[2]`` int64, unique per (epoch, utterance).
-            max_speed: scalar; a faster draw becomes 1.0, so the transcript
-                still fits CTC (see ``fastest_feasible_speed``).
+            seed: ints unique per (epoch, utterance), e.g. ``(epoch seed, index)``.
+            max_speed: a faster speed draw becomes 1.0, so the transcript still
+                fits CTC (see ``fastest_feasible_speed``).
 
         Returns:
             ``[T', F]`` float32 normalised features (``T' = T`` unless the speed changed).
         """
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
+        rng = np.random.default_rng([int(s) for s in seed])
+        cfg = self.cfg
+        x = np.asarray(raw, dtype=np.float32)
+        if len(cfg.speeds) > 1 or cfg.speeds[0] != 1.0:
+            x = self._speed(x, rng, max_speed)
+        if cfg.mel_warp > 0:
+            factor = np.exp(rng.uniform(-cfg.mel_warp, cfg.mel_warp))
+            x = _interpolate(x, np.arange(x.shape[1], dtype=np.float32) / np.float32(factor), axis=1)
+        if cfg.gain_db > 0 or cfg.noise_prob > 0:
+            x = self._power_domain(x, rng)
+        return self.masks(normalize(x, self.features), rng)
 
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=7)
-        x = raw
-        if len(self.cfg.speeds) > 1 or self.cfg.speeds[0] != 1.0:
-            x = self._speed(x, seeds[0], max_speed)
-        if self.cfg.mel_warp > 0:
-            w = self.cfg.mel_warp
-            factor = tf.exp(tf.random.stateless_uniform([], seeds[1], -w, w))
-            positions = tf.range(tf.shape(x)[1], dtype=tf.float32) / factor
-            x = _interpolate(x, positions, axis=1)
-        if self.cfg.gain_db > 0 or self.cfg.noise_prob > 0:
-            x = self._power_domain(x, seeds[2:6])
-        return normalize_frames(x, self.features.normalize, axis=0)
-
-    def _speed(self, x, seed, max_speed=None):
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
-        choice = tf.random.stateless_uniform([], seed, 0, len(self.cfg.speeds), dtype=tf.int32)
-        speed, bins = self.speed_factors[choice], self.speed_bins[choice]
-        if max_speed is not None:
-            too_fast = speed > max_speed
-            speed = tf.where(too_fast, 1.0, speed)
-            bins = tf.where(too_fast, tf.range(tf.shape(x)[1], dtype=tf.float32), bins)
-        frames = tf.shape(x)[0]
-        new_frames = tf.maximum(1, tf.cast(tf.math.floor(tf.cast(frames - 1, tf.float32) / speed), tf.int32) + 1)
-        x = _interpolate(x, tf.range(new_frames, dtype=tf.float32) * speed, axis=0)
+    def _speed(self, x: np.ndarray, rng: np.random.Generator, max_speed: float | None) -> np.ndarray:
+        choice = int(rng.integers(len(self.cfg.speeds)))
+        speed, bins = np.float32(self.cfg.speeds[choice]), self.speed_bins[choice]
+        if max_speed is not None and speed > np.float32(max_speed):
+            return x
+        new_frames = max(1, sped_frames(x.shape[0], float(speed)))
+        x = _interpolate(x, np.arange(new_frames, dtype=np.float32) * speed, axis=0)
         return _interpolate(x, bins, axis=1)
 
-    def _power_domain(self, x, seeds):
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
+    def _power_domain(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        cfg, floor = self.cfg, self.features.log_floor
+        power = np.maximum(np.exp(x) - floor, 0.0)
+        if cfg.gain_db > 0:
+            power *= 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db) / 10.0)
+        if cfg.noise_prob > 0 and rng.uniform() < cfg.noise_prob:
+            snr_db = rng.uniform(*cfg.noise_snr_db)
+            noise = self._noise(power.shape[0], rng)
+            signal_mean = power.sum(axis=1).mean()
+            noise_mean = noise.sum(axis=1).mean() + 1e-20
+            power = power + signal_mean / (noise_mean * 10.0 ** (snr_db / 10.0)) * noise
+        return np.log(power + floor).astype(np.float32)
 
-        floor = self.features.log_floor
-        power = tf.maximum(tf.exp(x) - floor, 0.0)
-        if self.cfg.gain_db > 0:
-            g = self.cfg.gain_db
-            power *= 10.0 ** (tf.random.stateless_uniform([], seeds[0], -g, g) / 10.0)
-        if self.cfg.noise_prob > 0:
-            use = tf.random.stateless_uniform([], seeds[1]) < self.cfg.noise_prob
-            low, high = self.cfg.noise_snr_db
-            snr_db = tf.random.stateless_uniform([], seeds[2], low, high)
-            noise = self._noise(tf.shape(power)[0], seeds[3])
-            signal_mean = tf.reduce_mean(tf.reduce_sum(power, axis=1))
-            noise_mean = tf.reduce_mean(tf.reduce_sum(noise, axis=1)) + 1e-20
-            scale = signal_mean / (noise_mean * 10.0 ** (snr_db / 10.0))
-            power = tf.where(use, power + scale * noise, power)
-        return tf.math.log(power + floor)
-
-    def _noise(self, frames, seed):
+    def _noise(self, frames: int, rng: np.random.Generator) -> np.ndarray:
         """``[frames, F]`` noise mel power: a random stretch of the recordings, or a generated colour."""
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
-        pick, draw = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
         if self.noise is not None:
-            total = tf.shape(self.noise)[0]
-            start = tf.random.stateless_uniform([], pick, 0, total, dtype=tf.int32)
-            return tf.gather(self.noise, (start + tf.range(frames)) % total)
-        colour = tf.random.stateless_uniform([], pick, 0, len(NOISE_COLORS), dtype=tf.int32)
-        n_mels = tf.shape(self.profiles)[1]
-        spread = tf.random.stateless_gamma([frames, n_mels], draw, alpha=self.dof) / self.dof
+            start = int(rng.integers(self.noise.shape[0]))
+            return self.noise[(start + np.arange(frames)) % self.noise.shape[0]]
+        colour = int(rng.integers(len(NOISE_COLORS)))
+        spread = rng.gamma(self.dof, size=(frames, self.dof.size)) / self.dof
         return self.profiles[colour][None, :] * spread
 
-    # -- the stateful part: SpecAugment masks through tensorflow-io -----------------------------
-    def masks(self, x):
-        """Frequency and time masks on normalised features ``[T, F]`` (0 is the mean)."""
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
+    def masks(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """SpecAugment frequency and time masks on normalised features ``[T, F]``: each
+        mask zeroes (the mean) a band of at most ``freq_mask_width`` bins or
+        ``time_mask_width`` frames (and at most ``time_mask_max_fraction`` of them)."""
         cfg = self.cfg
-        if not (cfg.freq_masks and cfg.freq_mask_width) and not (cfg.time_masks and cfg.time_mask_width):
+        frames, n_mels = x.shape
+        bands = [(1, min(cfg.freq_mask_width, n_mels - 1))] * (cfg.freq_masks if cfg.freq_mask_width else 0)
+        longest = min(cfg.time_mask_width, int(cfg.time_mask_max_fraction * frames), frames - 1)
+        bands += [(0, longest)] * (cfg.time_masks if cfg.time_mask_width else 0)
+        if not bands:
             return x
-        ops = spec_augment_ops()
-        n_mels = int(x.shape[1])
-        for _ in range(cfg.freq_masks if cfg.freq_mask_width else 0):
-            # tfio draws widths in [0, param): +1 makes freq_mask_width inclusive, as documented
-            x = ops.freq_mask(x, param=min(cfg.freq_mask_width, n_mels - 1) + 1)
-        frames = tf.shape(x)[0]
-        longest = tf.minimum(cfg.time_mask_width, tf.cast(cfg.time_mask_max_fraction * tf.cast(frames, tf.float32),
-                                                           tf.int32))
-        for _ in range(cfg.time_masks if cfg.time_mask_width else 0):
-            x = ops.time_mask(x, param=tf.minimum(longest, frames - 1) + 1)
+        x = x.copy()
+        for axis, widest in bands:
+            width = int(rng.integers(max(widest, 0) + 1))
+            start = int(rng.integers(x.shape[axis] - width + 1))
+            if axis == 0:
+                x[start:start + width] = 0.0
+            else:
+                x[:, start:start + width] = 0.0
         return x
 
 
-def _interpolate(x, positions, axis: int):
+def _interpolate(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
     """Read ``x`` at fractional ``positions`` along ``axis`` (0 or 1), linearly; clamped at the ends."""
-    import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
-    size = tf.shape(x)[axis]
-    positions = tf.clip_by_value(positions, 0.0, tf.cast(size - 1, tf.float32))
-    low = tf.cast(tf.floor(positions), tf.int32)
-    high = tf.minimum(low + 1, size - 1)
-    frac = positions - tf.cast(low, tf.float32)
+    size = x.shape[axis]
+    positions = np.clip(positions, 0.0, size - 1).astype(np.float32)
+    low = np.floor(positions).astype(np.int64)
+    high = np.minimum(low + 1, size - 1)
+    frac = positions - low
     frac = frac[:, None] if axis == 0 else frac[None, :]
-    return tf.gather(x, low, axis=axis) * (1.0 - frac) + tf.gather(x, high, axis=axis) * frac
+    return (np.take(x, low, axis=axis) * (1.0 - frac) + np.take(x, high, axis=axis) * frac).astype(np.float32)

@@ -1,5 +1,7 @@
 """Length-bucketed, padded batches that carry their true lengths, and the
-``tf.data`` pipeline that streams them from the feature cache for training."""
+training input pipeline that streams them from the feature cache: a ``tf.data``
+dataset on TensorFlow, a ``keras.utils.PyDataset`` on Keras's other backends,
+both fed by one ``EpochPlan`` (the same batches, the same augmented features)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from asr.config import TrainConfig
 from asr.core.errors import ASRError, ConfigError
 from asr.data.augment import Augmenter, fastest_feasible_speed
 from asr.data.splits import Split, min_frames_for
-from asr.features.graph import normalize_frames
-from asr.features.logmel import load_cached
+from asr.features.logmel import load_cached, normalize
 
 
 def bucketed_batches(lengths, batch_size: int, rng=None,
@@ -63,12 +64,15 @@ def pad_batch(features: list, labels: list | None = None):
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
                      time_reduction: int = 1, record: list | None = None, replicas: int = 1,
                      length_jitter: float = TrainConfig.length_jitter):
-    """A ``tf.data.Dataset`` of padded, length-bucketed batches, reshuffled each epoch.
+    """Padded, length-bucketed training batches, reshuffled each epoch, for ``model.fit``.
 
     Features stream from the cache: only the index (cache paths, frame counts,
-    labels) sits in memory, so memory does not grow with the corpus. Parallel
-    reads, augmentation and normalisation run in ``tf.data`` maps, ahead of the
-    model through prefetch.
+    labels) sits in memory, so memory does not grow with the corpus. Reads,
+    augmentation and normalisation (numpy, ``asr.data.augment``) run ahead of the
+    model: in parallel ``tf.data`` maps with prefetch on TensorFlow
+    (``tf_dataset``), in a ``keras.utils.PyDataset``'s worker threads on Keras's
+    other backends (``asr.data.keras_stream``). Both read one ``EpochPlan``, so a
+    seed gives the same batches of the same features on every backend.
 
     Args:
         split: the training utterances, loaded with ``load_split(..., stream=True)``.
@@ -79,41 +83,31 @@ def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augm
         time_reduction: the model's feature frames per output frame, so speed
             perturbation never leaves a transcript too long for CTC.
         record: a list that, during each epoch, holds the utterance indices of
-            the batches yielded so far in that epoch (in order), so a callback
-            can name the utterances of batch ``k``.
-        replicas: how many parts each batch is split into (``tf.distribute``).
-            A short last batch of fewer utterances than replicas would leave a
-            replica without data, which the model cannot take: it is repeated
-            whole until each gets one, which leaves its mean loss unchanged.
+            that epoch's batches (in order), so a callback can name the
+            utterances of batch ``k``.
+        replicas: how many parts each batch is split into (``tf.distribute``;
+            1 on other backends). See ``EpochPlan``.
         length_jitter: how far batches mix between epochs (``bucketed_batches``'s
             ``jitter``).
 
-    Yields ``(x, y)`` as in ``pad_batch``; its cardinality is the batch count.
-    ``batch_size`` is the global batch: under a ``tf.distribute`` strategy each
-    batch is split across the replicas, and in a multi-worker run every worker
-    builds this same dataset (same seed, same order) and keeps its replicas'
-    parts of each batch (auto-shard policy DATA), so each utterance is trained on
-    once per epoch across the workers, in the batches a single device would see.
+    Yields ``(x, y)`` as in ``pad_batch``; it holds ``steps_per_epoch`` batches.
     """
-    import tensorflow as tf  # here, not at the top: evaluation and inference batch without TensorFlow
+    import keras  # here, not at the top: evaluation and inference batch without Keras
 
     if not all(hasattr(f, "path") for f in split.features):
         raise ASRError("training streams features from the cache: load the split with stream=True")
-    augmenter = Augmenter(augment_cfg, feature_cfg) if augment_cfg is not None and augment_cfg.enabled else None
-    speeds = augment_cfg.speeds if augmenter else [1.0]
-    max_speed = [fastest_feasible_speed(n, min_frames_for(lab), speeds, time_reduction)
-                 for n, lab in zip(split.frames, split.labels)]
-    order = _EpochOrder(split.frames, split.labels, max_speed, batch_size, seed, length_jitter, record,
-                        _short_batch_repeats(len(split), batch_size, replicas))
-    dataset = _padded_stream(order, [f.path for f in split.features], feature_cfg, augmenter, batch_size)
-    # A generator has no files to shard by (AUTO, the default, finds none and falls back to DATA with a warning).
-    # DATA: every worker runs the whole pipeline and keeps its share of each global batch; the reads
-    # and augmentation are repeated on each worker, the price of exactly the single-device batches.
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    n_batches = -(-len(split) // batch_size)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
-    return dataset.with_options(options)
+    plan = EpochPlan(split, batch_size, seed, feature_cfg, augment_cfg, time_reduction, length_jitter,
+                     _short_batch_repeats(len(split), batch_size, replicas), record)
+    if keras.backend.backend() == "tensorflow":
+        return tf_dataset(plan)
+    from asr.data.keras_stream import KerasBatches  # here: it subclasses a Keras class
+
+    return KerasBatches(plan)
+
+
+def steps_per_epoch(utterances: int, batch_size: int) -> int:
+    """Batches in one epoch of ``training_dataset``."""
+    return -(-utterances // batch_size)
 
 
 def _short_batch_repeats(utterances: int, batch_size: int, replicas: int) -> int:
@@ -127,60 +121,86 @@ def _short_batch_repeats(utterances: int, batch_size: int, replicas: int) -> int
     return repeats
 
 
-class _EpochOrder:
-    """The generator behind the dataset: each call is one epoch, whose batches are drawn
-    with ``seed + epoch``; it yields ``(index, (epoch seed, index), fastest speed, label)``
-    per utterance, full batches first (``padded_batch`` cuts every ``batch_size``)."""
+class EpochPlan:
+    """What each epoch of training reads, whatever the backend: the batches (drawn
+    with ``seed + epoch``, full batches first, the short one last) and each
+    utterance's features (read from the cache, augmented with the seed
+    ``(seed + epoch, index)``, normalised).
 
-    def __init__(self, lengths, labels, max_speed, batch_size: int, seed: int, jitter: float,
-                 record: list | None, repeats: int):
-        self.lengths, self.labels, self.max_speed = lengths, labels, max_speed
-        self.batch_size, self.seed, self.jitter, self.record, self.repeats = batch_size, seed, jitter, record, repeats
-        self.epoch = 0
+    ``repeats``: the short last batch is repeated whole this many times, so that
+    each ``tf.distribute`` replica gets an utterance; the model cannot take a
+    replica without data, and a repeat leaves the batch's mean loss unchanged.
+    """
 
-    def __call__(self):
-        epoch_seed = self.seed + self.epoch
-        rng = np.random.default_rng(epoch_seed)
-        self.epoch += 1
-        if self.record is not None:
-            self.record.clear()
-        batches = bucketed_batches(self.lengths, self.batch_size, rng, self.jitter)
-        # padded_batch cuts the stream every batch_size utterances: the one short batch goes last
+    def __init__(self, split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg, time_reduction: int,
+                 jitter: float, repeats: int = 1, record: list | None = None):
+        self.augmenter = Augmenter(augment_cfg, feature_cfg) if augment_cfg is not None and augment_cfg.enabled else None
+        speeds = augment_cfg.speeds if self.augmenter else [1.0]
+        self.max_speed = [fastest_feasible_speed(n, min_frames_for(lab), speeds, time_reduction)
+                          for n, lab in zip(split.frames, split.labels)]
+        self.paths = [f.path for f in split.features]
+        self.lengths, self.labels = split.frames, split.labels
+        self.batch_size, self.seed, self.jitter, self.repeats = batch_size, seed, jitter, repeats
+        self.feature_cfg, self.record = feature_cfg, record
+        self.steps = steps_per_epoch(len(split), batch_size)
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """Epoch ``epoch``'s batches of utterance indices (each a full batch but the last);
+        also what ``record`` holds for that epoch."""
+        batches = bucketed_batches(self.lengths, self.batch_size, np.random.default_rng(self.seed + epoch), self.jitter)
         batches = [b for b in batches if len(b) == self.batch_size] + [b for b in batches if len(b) < self.batch_size]
-        for batch in batches:
-            if self.record is not None:
-                self.record.append(batch)
-            for i in batch * (self.repeats if len(batch) < self.batch_size else 1):
-                yield i, (epoch_seed, i), self.max_speed[i], self.labels[i]
+        if self.record is not None:
+            self.record[:] = batches
+        return [b * self.repeats if len(b) < self.batch_size else b for b in batches]
+
+    def features(self, index: int, epoch: int) -> np.ndarray:
+        """``[T, F]`` float32: utterance ``index``'s features as epoch ``epoch`` trains on them."""
+        raw = load_cached(self.paths[index])
+        if self.augmenter is None:
+            return normalize(raw, self.feature_cfg)
+        return self.augmenter(raw, (self.seed + epoch, index), self.max_speed[index])
+
+    def batch(self, indices: list[int], epoch: int):
+        """``pad_batch``'s ``(x, y)`` of these utterances as epoch ``epoch`` trains on them."""
+        return pad_batch([self.features(i, epoch) for i in indices], [self.labels[i] for i in indices])
 
 
-def _padded_stream(order: _EpochOrder, paths: list[str], feature_cfg, augmenter, batch_size: int):
-    """``order``'s utterances read from the cache in parallel, augmented (or normalised),
-    masked, padded into batches and shaped as ``pad_batch``'s ``(x, y)``."""
-    import tensorflow as tf  # as above: only training streams batches
+def tf_dataset(plan: EpochPlan):
+    """``plan`` as a ``tf.data.Dataset``: each iteration (``model.fit`` makes one per
+    epoch) is the next epoch; parallel, ordered reads; padded batches; prefetch.
 
-    n_mels = feature_cfg.n_mels
+    A generator has no files to shard by, so the auto-shard policy is DATA: in a
+    multi-worker run every worker builds this same dataset (same seed, same
+    order) and keeps its replicas' parts of each global batch, so each utterance
+    is trained on once per epoch across the workers, in the batches a single
+    device would see; the reads and augmentation are repeated on each worker.
+    """
+    import tensorflow as tf  # here, not at the top: only TensorFlow training streams a tf.data pipeline
 
-    def load(index, utterance_seed, fastest, label):
-        raw = tf.numpy_function(lambda i: load_cached(paths[int(i)]), [index], tf.float32, stateful=False)
-        raw.set_shape([None, n_mels])
-        if augmenter:
-            feats = augmenter(raw, utterance_seed, fastest)
-        else:
-            feats = normalize_frames(raw, feature_cfg.normalize, axis=0)
-        return feats, label
+    epochs = iter(range(1 << 30))
+    n_mels = plan.feature_cfg.n_mels
+
+    def utterances():
+        epoch = next(epochs)
+        for batch in plan.batches(epoch):
+            for i in batch:
+                yield i, epoch, plan.labels[i]
+
+    def load(index, epoch, label):
+        feats = tf.numpy_function(lambda i, e: plan.features(int(i), int(e)), [index, epoch], tf.float32,
+                                  stateful=False)
+        feats.set_shape([None, n_mels])
+        return feats, tf.shape(feats)[0], label, tf.shape(label)[0]
 
     def as_inputs(feats, feature_lengths, label, label_lengths):
         return ({"features": feats, "feature_lengths": feature_lengths},
                 {"labels": label, "label_lengths": label_lengths})
 
-    signature = (tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int64), tf.TensorSpec((), tf.float32),
-                 tf.TensorSpec((None,), tf.int32))
-    dataset = tf.data.Dataset.from_generator(order, output_signature=signature)
+    signature = (tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32), tf.TensorSpec((None,), tf.int32))
+    dataset = tf.data.Dataset.from_generator(utterances, output_signature=signature)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augmenter is not None:
-        # sequential: tensorflow-io's masks draw from a stateful generator
-        dataset = dataset.map(lambda feats, label: (augmenter.masks(feats), label))
-    dataset = dataset.map(lambda f, lab: (f, tf.shape(f)[0], lab, tf.shape(lab)[0]))
-    dataset = dataset.padded_batch(batch_size, padded_shapes=([None, n_mels], [], [None], []))
-    return dataset.map(as_inputs)
+    dataset = dataset.padded_batch(plan.batch_size, padded_shapes=([None, n_mels], [], [None], [])).map(as_inputs)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(plan.steps)).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(options)

@@ -31,7 +31,7 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 # measured here: epoch losses within 1.4e-7 relative, weights within 1.2e-7 (float32 rounding)
 LOSS_RTOL = 1e-4
 WEIGHT_ATOL = 1e-4
-# SpecAugment masks draw from a stateful generator: augmentation off. A constant learning rate after
+# Augmentation off: these runs compare steps, not what augmentation does. A constant learning rate after
 # the warm-up, so that runs of 2 and 3 epochs share a schedule. No test split: these runs compare training.
 COMPARABLE = ["train.augment.enabled=false", "train.min_learning_rate=0.005", "data.test_manifest=none.jsonl"]
 
@@ -304,7 +304,7 @@ def test_mixed_precision_run_saves_a_float32_model_that_exports(corpus, tmp_path
     written = export_model(run_dir / "checkpoints" / "best.keras", tmp_path / "exported", formats=["tflite"])
     reference = Recognizer(KerasBackend(keras.saving.load_model(run_dir / "model.keras", safe_mode=True)))
     samples = reference.samples(corpus.dir / corpus.rows["dev"][0]["audio_filepath"])
-    expected = reference.logits([reference.featurize(samples)])[0]
+    expected = reference.logits([reference.featurize(samples, reference.sample_rate)])[0]
     got = LiteModel(written["tflite"], num_threads=1)(samples)
     # the file gives log-probabilities; librosa's features and the in-graph ones differ by ~1e-5
     np.testing.assert_allclose(got, log_softmax(expected, axis=-1), atol=2e-3)

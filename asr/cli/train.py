@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from asr.config import load_config
@@ -22,7 +23,8 @@ def add_parser(commands) -> None:
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
-    return True
+    # Keras's other backends (KERAS_BACKEND=torch or jax) train without TensorFlow
+    return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,16 +1,20 @@
 """Reducing a training step's values across replicas and workers: the pieces of
-distributed training that the model's own loss and train step call. TensorFlow
-is imported inside each function (only TensorFlow steps reach them): the model
-module must also load under Keras's other backends."""
+distributed training that the model's own loss and train step call. Only
+TensorFlow distributes (``tf.distribute``); on Keras's other backends a step is
+one device's, and these functions are the plain ones, without TensorFlow.
+TensorFlow is imported inside each function: the model module must also load
+under the other backends."""
 
 from __future__ import annotations
+
+import keras
 
 TASK_TYPES = ("chief", "worker")  # what MultiWorkerMirroredStrategy trains with (no ps, no evaluator)
 
 
 def worker_count(strategy) -> int:
     """Processes training together: the cluster's chief and workers; 1 without a cluster."""
-    resolver = strategy.cluster_resolver
+    resolver = getattr(strategy, "cluster_resolver", None)  # None: no strategy (Keras's other backends)
     if resolver is None or resolver.task_type is None:
         return 1
     spec = resolver.cluster_spec()
@@ -25,6 +29,8 @@ def reducible_across_workers(logs: dict) -> dict:
     own metrics return (tensorflow/tensorflow#72388); with one axis the mean
     over workers comes back as a scalar. Elsewhere the logs are left alone.
     """
+    if not _distributes():
+        return logs
     import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     if worker_count(tf.distribute.get_strategy()) < 2:
@@ -34,6 +40,8 @@ def reducible_across_workers(logs: dict) -> dict:
 
 def replica_context():
     """``(replica context, replicas in sync)``; ``(None, 1)`` outside a distributed step."""
+    if not _distributes():
+        return None, 1
     import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     context = tf.distribute.get_replica_context()
@@ -55,6 +63,8 @@ def replica_mean(values):
     Returns:
         A float scalar.
     """
+    if not _distributes():
+        return keras.ops.mean(values)
     import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     values = tf.convert_to_tensor(values)
@@ -70,3 +80,8 @@ def replica_share(value):
     replica count: the replicas' gradients are summed, so together they add it once."""
     _, replicas = replica_context()
     return value / replicas
+
+
+def _distributes() -> bool:
+    """Whether steps may run under ``tf.distribute``: on the TensorFlow backend only."""
+    return keras.backend.backend() == "tensorflow"

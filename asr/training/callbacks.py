@@ -48,7 +48,7 @@ class DevEvaluation(keras.callbacks.Callback):
         if self._recognizer is None:  # built once: it holds the traced forward pass
             self._recognizer = Recognizer(KerasBackend(self.model))
         hyps = self._recognizer.decode(self._recognizer.logits(self.dev.features, self.batch_size))
-        rates = agree(self.model.distribute_strategy, error_rates(self.dev.texts, hyps))
+        rates = agree(getattr(self.model, "distribute_strategy", None), error_rates(self.dev.texts, hyps))
         logs["dev_wer"], logs["dev_cer"] = rates["wer"], rates["cer"]
         log.info(f"epoch {epoch + 1}: dev WER {rates['wer']:.2%}  CER {rates['cer']:.2%}  "
                  f"speed {logs['train_speed']:.0f}x real time")

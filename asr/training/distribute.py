@@ -18,6 +18,10 @@ the gradient before summing (``ReplicaAdam`` clips the sum), and its loss-scale
 optimizer decides on each replica's part whether the gradient is finite
 (``ReplicaLossScaleOptimizer`` decides on all of them together).
 
+On Keras's backends other than TensorFlow there is no ``tf.distribute``:
+``make_strategy`` returns ``OneDevice`` (``distribution: none`` only), which
+offers the little of a strategy's interface the trainer uses.
+
 Every worker of a multi-worker run runs the same loop (collective ops need all
 of them, checkpoint saving included), but only the chief (task ``chief``, else
 ``worker`` 0) writes the run directory; ``is_chief`` tells which.
@@ -25,6 +29,7 @@ of them, checkpoint saving included), but only the chief (task ``chief``, else
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from asr.core.errors import DistributionError, first_line
+from asr.core.errors import ConfigError, DistributionError, first_line
 from asr.model.replicas import TASK_TYPES, replica_context, worker_count
 
 if TYPE_CHECKING:
@@ -54,6 +59,11 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
         DistributionError: a named device this machine lacks, or a missing or
             malformed ``TF_CONFIG`` for ``multi_worker``.
     """
+    if keras.backend.backend() != "tensorflow":
+        if train_cfg.distribution != "none":
+            raise ConfigError(f"train.distribution={train_cfg.distribution} needs the TensorFlow backend "
+                              f"(KERAS_BACKEND=tensorflow); the {keras.backend.backend()} backend trains on one device")
+        return OneDevice()
     import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
 
     if train_cfg.distribution == "none":
@@ -75,6 +85,17 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
     except (RuntimeError, ValueError) as exc:  # e.g. TensorFlow already initialised in this process
         raise DistributionError(f"train.distribution=multi_worker: cannot start ({first_line(exc)}); "
                                 "start training in a fresh process (asr train)") from None
+
+
+class OneDevice:
+    """Training on one device without ``tf.distribute`` (Keras's other backends): the
+    parts of a ``tf.distribute.Strategy`` the trainer reads."""
+
+    num_replicas_in_sync = 1
+    cluster_resolver = None
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
 
 def mirrored_devices(names: list[str]) -> list[str]:
@@ -158,7 +179,7 @@ def read_tf_config(environ: Mapping[str, str] | None = None) -> dict:
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the run directory: always, except in a
     multi-worker run where only task ``chief`` (else ``worker`` 0) does."""
-    resolver = strategy.cluster_resolver
+    resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or resolver.task_type is None:
         return True
     if resolver.task_type == "chief":
@@ -168,7 +189,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def task_name(strategy: tf.distribute.Strategy) -> str:
     """``worker 1`` (this process's TF_CONFIG task) in a multi-worker run, else ``local``."""
-    resolver = strategy.cluster_resolver
+    resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or resolver.task_type is None:
         return "local"
     return f"{resolver.task_type} {resolver.task_id}"
@@ -213,11 +234,11 @@ class ReplicaAdam(keras.optimizers.Adam):
     """
 
     def _clip_gradients(self, grads):
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
         context, replicas = replica_context()
         if context is None or not (self.clipnorm or self.global_clipnorm or self.clipvalue):
             return super()._clip_gradients(grads)
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
+
         present = [g for g in grads if g is not None]
         clipped = iter(super()._clip_gradients(context.all_reduce(tf.distribute.ReduceOp.SUM, present)))
         return [None if g is None else next(clipped) / replicas for g in grads]
@@ -236,11 +257,11 @@ class ReplicaLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
     """
 
     def check_finite(self, grads):
-        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
-
         finite = super().check_finite(grads)
         context, _ = replica_context()
         if context is None:
             return finite
+        import tensorflow as tf  # lazily: `import asr` and the TFLite path never load TensorFlow
+
         failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))
         return tf.equal(failures, 0.0)

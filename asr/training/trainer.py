@@ -225,10 +225,14 @@ def _build_or_resume(cfg: Config, strategy, model: CTCModel | None, tokenizer: T
 
 
 def _loggers(cfg: Config, logs_dir: Path, resume: bool) -> list[keras.callbacks.Callback]:
-    """The CSV log (appended to on resume) and TensorBoard events, in ``logs_dir``."""
+    """The CSV log (appended to on resume) and, on TensorFlow, TensorBoard events, in
+    ``logs_dir`` (Keras writes those with TensorFlow, which other backends need not have)."""
     logs_dir.mkdir(exist_ok=True)
-    return [EpochLog(str(logs_dir / "training.csv"), append=resume),
-            keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"), update_freq=cfg.train.log_every_steps)]
+    loggers: list[keras.callbacks.Callback] = [EpochLog(str(logs_dir / "training.csv"), append=resume)]
+    if keras.backend.backend() == "tensorflow":
+        loggers.append(keras.callbacks.TensorBoard(str(logs_dir / "tensorboard"),
+                                                   update_freq=cfg.train.log_every_steps))
+    return loggers
 
 
 def _finish_run(cfg: Config, run_dir: Path, state: dict, train_split: Split, dev_split: Split, seconds: float,

@@ -42,11 +42,11 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(model: str | None, port: int) -> subprocess.Popen:
-    """``asr serve`` on 127.0.0.1:``port``, once ``/health`` answers."""
+def start_server(model: str | None, port: int, extra: list[str]) -> subprocess.Popen:
+    """``asr serve`` on 127.0.0.1:``port`` (with ``extra`` options), once ``/health`` answers."""
     import httpx
 
-    cmd = [sys.executable, "-m", "asr", "serve", "--port", str(port), "--queue-size", "64"]
+    cmd = [sys.executable, "-m", "asr", "serve", "--port", str(port), "--queue-size", "64", *extra]
     server = subprocess.Popen(cmd + (["--model", model] if model else []), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -110,7 +110,8 @@ def main() -> int:
     p.add_argument("--manifest", default="data/commands_eval/test.jsonl")
     p.add_argument("--audio", help="the file every request sends (default: the manifest's first)")
     p.add_argument("--requests", type=int, default=300, help="per concurrency level (default: 300)")
-    p.add_argument("--memory-requests", type=int, default=10000)
+    p.add_argument("--memory-requests", type=int, default=10000, help="0: no memory run")
+    p.add_argument("--max-batch", type=int, help="asr serve --max-batch (default: asr serve's)")
     p.add_argument("--out", default="benchmarks/server_load.json")
     args = p.parse_args()
     import soundfile as sf
@@ -120,17 +121,18 @@ def main() -> int:
     path = args.audio or read_manifest(args.manifest)[0][0].audio_filepath
     audio, seconds = Path(path).read_bytes(), sf.info(path).duration
     port = free_port()
-    server = start_server(args.model, port)
+    server = start_server(args.model, port, [] if args.max_batch is None else ["--max-batch", str(args.max_batch)])
     url = f"http://127.0.0.1:{port}/v1/audio/transcriptions"
     try:
         levels = [level(url, audio, seconds, c, args.requests) for c in (1, 4, 16)]
-        rss = memory(url, audio, server.pid, args.memory_requests)
+        rss = memory(url, audio, server.pid, args.memory_requests) if args.memory_requests else []
     finally:
         server.terminate()
         server.wait(30)
     after_first = [r["rss_mb"] for r in rss[1:]]
     result = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-              "model": args.model or "asr serve's default", "audio": path, "audio_seconds": round(seconds, 2),
+              "model": args.model or "asr serve's default", "max_batch": args.max_batch,
+              "audio": path, "audio_seconds": round(seconds, 2),
               "levels": levels, "memory": rss,
               "rss_growth_mb_after_first_1000": round(after_first[-1] - after_first[0], 1) if after_first else None,
               "rss_median_mb": statistics.median(after_first) if after_first else None}

@@ -6,6 +6,9 @@ import argparse
 import os
 
 from asr.cli.common import add_decoder, add_model, on_tflite, recognizer
+from asr.serving.options import ServeOptions
+
+DEFAULTS = ServeOptions()
 
 API_KEY_ENV = "ASR_API_KEY"
 
@@ -19,9 +22,16 @@ def add_parser(commands) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV} if set, "
                                      "else no key)")
-    p.add_argument("--queue-size", type=int, default=16,
-                   help="requests running or waiting at once; the next gets 429 (default: 16)")
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="larger uploads get 413 (default: 25)")
+    p.add_argument("--queue-size", type=int, default=DEFAULTS.queue_size,
+                   help=f"requests running or waiting at once; the next gets 429 (default: {DEFAULTS.queue_size})")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULTS.max_upload_bytes / 2 ** 20,
+                   help=f"larger uploads get 413 (default: {DEFAULTS.max_upload_bytes / 2 ** 20:g})")
+    p.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,
+                   help="a Keras model's forward passes are shared by the requests running at once, up to this "
+                        f"many inputs; 1: no batching; a TFLite model runs one at a time (default: {DEFAULTS.max_batch})")
+    p.add_argument("--batch-wait-ms", type=float, default=1000 * DEFAULTS.batch_wait,
+                   help="how long a request waits for others to share its pass, milliseconds "
+                        f"(default: {1000 * DEFAULTS.batch_wait:g})")
 
 
 def needs_tensorflow(args: argparse.Namespace) -> bool:
@@ -32,11 +42,12 @@ def run(args: argparse.Namespace) -> int:
     # here, as in every command: `asr --help` stays light, and only the server needs these
     import uvicorn
 
-    from asr.serving.app import ServeOptions, create_app
+    from asr.serving.app import create_app
 
     options = ServeOptions(api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
                            queue_size=max(1, args.queue_size), max_upload_bytes=int(args.max_upload_mb * 2 ** 20),
-                           model_name=str(args.model or "saved_models/commands"))
+                           model_name=str(args.model or "saved_models/commands"),
+                           max_batch=max(1, args.max_batch), batch_wait=max(0.0, args.batch_wait_ms / 1000))
     app = create_app(recognizer(args), options)
     # graceful shutdown: on Ctrl-C or SIGTERM uvicorn stops accepting and finishes requests in flight
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30,

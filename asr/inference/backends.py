@@ -43,6 +43,7 @@ class KerasBackend:
         self._forward = _traced_forward(model)
 
     reads_split_features = True  # its inputs are the split's cached log-mels
+    runs_batches = True  # forward runs many inputs per pass (the server batches requests: asr.serving.batcher)
 
     def prepare(self, samples: np.ndarray) -> np.ndarray:
         """Checked samples ``[n]`` → normalised log-mel features ``[frames, n_mels]``."""

@@ -13,8 +13,12 @@ built in; the OpenAI clients only need the HTTP shape to match.
     GET  /health                    {"status": "ok", "model": ..., "in_flight": n}
     GET  /                          the browser page
 
-One recognizer serves every request: recognition runs on one worker thread, so
-requests queue; at most ``queue_size`` may wait or run, the next gets 429.
+One recognizer serves every request, loaded once. Requests run in a pool of
+``queue_size`` threads; at most ``queue_size`` may wait or run, the next gets 429.
+A Keras model's forward passes are batched across the requests running at once
+(``asr.serving.batcher``: one pass for whatever arrives within ``batch_wait``,
+up to ``max_batch`` inputs), and decoding runs in each request's thread. A TFLite
+model (batch size 1, one interpreter) runs one request at a time.
 Uploads over ``max_upload_bytes`` get 413. With an API key, every request needs
 ``Authorization: Bearer KEY`` (the WebSocket may pass ``?api_key=KEY``),
 compared in constant time.
@@ -23,11 +27,13 @@ compared in constant time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import hmac
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,37 +43,25 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from asr.core.errors import ASRError
 from asr.inference.subtitles import to_srt, to_vtt
 from asr.live.stream import StreamingRecognizer
+from asr.serving.batcher import BatchingBackend, batches
+from asr.serving.options import ServeOptions
 
 PAGE = Path(__file__).with_name("page.html")
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
-@dataclass(frozen=True)
-class ServeOptions:
-    """The server's limits.
-
-    Attributes:
-        api_key: required bearer token (None: no authentication).
-        queue_size: requests running or waiting at once; one more gets 429.
-        max_upload_bytes: a larger upload gets 413.
-        request_timeout: seconds a transcription may wait and run before 504.
-        idle_timeout: seconds a WebSocket may stay silent before it is closed.
-        model_name: what /health and the JSON answers call the model.
-    """
-
-    api_key: str | None = None
-    queue_size: int = 16
-    max_upload_bytes: int = 25 * 1024 * 1024  # the OpenAI API's own limit
-    request_timeout: float = 120.0
-    idle_timeout: float = 30.0
-    model_name: str = "asr"
-
-
 def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
     """A FastAPI app around one loaded recognizer (``asr.load``)."""
-    app = FastAPI(title="asr", docs_url=None, redoc_url=None)
-    state = {"in_flight": 0}
-    lock = asyncio.Lock()  # one recognition at a time: the model is shared
+    work = Recognition(recognizer, options)
+    recognizer = work.recognizer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        work.close()  # uvicorn has let the requests in flight finish
+
+    app = FastAPI(title="asr", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.recognition = work  # its batcher's counts show how well requests batch
 
     def authorised(header: str | None, query: str | None = None) -> bool:
         if options.api_key is None:
@@ -75,23 +69,9 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
         given = query or (header[7:] if header and header.lower().startswith("bearer ") else "")
         return hmac.compare_digest(given.encode(), options.api_key.encode())
 
-    async def recognise(call, *args):
-        if state["in_flight"] >= options.queue_size:
-            raise HTTPException(429, "too many requests in flight; try again")
-        state["in_flight"] += 1
-        try:
-            async with lock:
-                return await asyncio.wait_for(asyncio.to_thread(call, *args), options.request_timeout)
-        except asyncio.TimeoutError:
-            raise HTTPException(504, "transcription timed out") from None
-        except ASRError as exc:
-            raise HTTPException(400, str(exc)) from None
-        finally:
-            state["in_flight"] -= 1
-
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": options.model_name, "in_flight": state["in_flight"]}
+        return {"status": "ok", "model": options.model_name, "in_flight": work.in_flight}
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
@@ -108,7 +88,7 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
         data = await file.read(options.max_upload_bytes + 1)
         if len(data) > options.max_upload_bytes:
             raise HTTPException(413, f"the file is larger than {options.max_upload_bytes} bytes")
-        transcript = await recognise(_transcribe_bytes, recognizer, data, file.filename or "audio")
+        transcript = await work.run(_transcribe_bytes, recognizer, data, file.filename or "audio")
         return _answer(transcript, response_format)
 
     @app.websocket("/v1/stream")
@@ -117,14 +97,63 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
             await ws.close(code=1008)
             return
         await ws.accept()
-        await _stream(ws, recognizer, int(ws.query_params.get("sample_rate", recognizer.sample_rate)), lock,
-                      options.idle_timeout)
+        await _stream(ws, work, int(ws.query_params.get("sample_rate", recognizer.sample_rate)), options.idle_timeout)
 
     @app.exception_handler(HTTPException)
     async def errors(request, exc: HTTPException):  # the OpenAI API's error shape
         return JSONResponse({"error": {"message": exc.detail, "code": exc.status_code}}, exc.status_code)
 
     return app
+
+
+class Recognition:
+    """Where the server's recognition runs: a pool of request threads, the forward
+    passes batched across them when the backend takes batches, else one request at
+    a time; ``in_flight`` counts requests waiting or running.
+
+    Args:
+        recognizer: the loaded recognizer; ``self.recognizer`` is what requests use
+            (a copy whose backend batches, when it does).
+        options: the server's options.
+    """
+
+    def __init__(self, recognizer, options: ServeOptions):
+        self.options = options
+        self.in_flight = 0
+        self.recognizer = recognizer
+        self.batcher = None
+        if options.max_batch > 1 and batches(getattr(recognizer, "backend", None)):
+            self.batcher = BatchingBackend(recognizer.backend, options.max_batch, options.batch_wait)
+            self.recognizer = copy.copy(recognizer)
+            self.recognizer.backend = self.batcher
+        # no batcher: one recognition at a time (a TFLite interpreter is not shared between threads)
+        self.lock = contextlib.nullcontext() if self.batcher else asyncio.Lock()
+        self.pool = ThreadPoolExecutor(max(options.queue_size, 1), thread_name_prefix="asr-request")
+
+    async def run(self, call, *args):
+        """``call(*args)`` in the pool, counted against ``queue_size``: 429 when full, 504 after
+        ``request_timeout``, 400 for an ``ASRError``."""
+        if self.in_flight >= self.options.queue_size:
+            raise HTTPException(429, "too many requests in flight; try again")
+        self.in_flight += 1
+        try:
+            return await asyncio.wait_for(self.step(call, *args), self.options.request_timeout)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, "transcription timed out") from None
+        except ASRError as exc:
+            raise HTTPException(400, str(exc)) from None
+        finally:
+            self.in_flight -= 1
+
+    async def step(self, call, *args):
+        """``call(*args)`` in the pool, with the others (batched) or alone (under the lock)."""
+        async with self.lock:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, call, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        if self.batcher is not None:
+            self.batcher.close()
 
 
 def _transcribe_bytes(recognizer, data: bytes, name: str):
@@ -153,8 +182,9 @@ def _answer(transcript, response_format: str):
             "words": [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in transcript.words]}
 
 
-async def _stream(ws: WebSocket, recognizer, sample_rate: int, lock: asyncio.Lock, idle_timeout: float) -> None:
+async def _stream(ws: WebSocket, work: Recognition, sample_rate: int, idle_timeout: float) -> None:
     """Vosk-style streaming: PCM in, {"partial"} and {"text", ...} out, until EOF or silence."""
+    recognizer = work.recognizer
     streamer = StreamingRecognizer(recognizer)
 
     async def send(results) -> None:
@@ -170,12 +200,10 @@ async def _stream(ws: WebSocket, recognizer, sample_rate: int, lock: asyncio.Loc
                 return
             if message.get("bytes"):
                 block = _pcm_block(message["bytes"], sample_rate, recognizer)
-                async with lock:
-                    results = await asyncio.to_thread(streamer.feed, block)
+                results = await work.step(streamer.feed, block)
                 await send(results)
             elif _is_eof(message.get("text")):
-                async with lock:
-                    results = await asyncio.to_thread(streamer.flush)
+                results = await work.step(streamer.flush)
                 await send(results)
                 await ws.send_text(json.dumps({"eof": True}))
                 await ws.close()

@@ -4,6 +4,7 @@ streams what ``asr listen`` would, and the limits (413, 429, 401, idle clients) 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import threading
@@ -17,7 +18,8 @@ pytest.importorskip("fastapi", reason="asr serve needs the serve extra: pip inst
 import uvicorn  # noqa: E402
 
 from asr.inference.longform import Transcript  # noqa: E402
-from asr.serving.app import ServeOptions, create_app  # noqa: E402
+from asr.serving.app import create_app  # noqa: E402
+from asr.serving.options import ServeOptions  # noqa: E402
 
 RATE = 16000
 
@@ -231,3 +233,27 @@ def test_the_page_listens_in_a_real_browser(tmp_path):
     assert recognizer.transcribe(a, recognizer.sample_rate) == "turn off the kitchen lights"
     assert finals.splitlines()[0].startswith("turn off the kitchen lights")
     assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_server_answers_concurrent_clients_as_each_alone(corpus):
+    import httpx
+
+    import asr
+
+    recognizer = asr.load("saved_models/commands/model.keras")  # Keras: its passes batch
+    paths = [str(corpus.dir / row["audio_filepath"]) for row in corpus.rows["test"]] * 2
+    alone = {path: recognizer.transcribe_long(path).text for path in set(paths)}
+    app = create_app(recognizer, ServeOptions(max_batch=16, batch_wait=0.05))
+
+    def post(path):
+        with open(path, "rb") as handle:
+            answer = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("a.wav", handle)}, timeout=120)
+        return answer.status_code, answer.json()["text"]
+
+    with Server(app) as url, concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(post, paths))
+    assert answers == [(200, alone[path]) for path in paths]
+    assert any(alone.values())
+    work = app.state.recognition
+    assert work.batcher.served == len(paths) and work.batcher.passes < len(paths)

@@ -14,8 +14,11 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +256,38 @@ def assert_layer_round_trip(layer, inputs, tmp_path: Path, atol: float = 1e-6):
     (loaded_layer,) = [candidate for candidate in loaded.layers if candidate.name == layer.name]
     assert type(loaded_layer) is type(layer)
     return loaded_layer
+
+
+# ----------------------------------------------------------------------------
+# a server for one test (serving)
+# ----------------------------------------------------------------------------
+
+class Server:
+    """uvicorn on a free loopback port, in a thread, for one test."""
+
+    def __init__(self, app):
+        import uvicorn  # here: only the server tests need it
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def silent_wav(tmp_path, seconds=1.0) -> str:
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(int(seconds * SAMPLE_RATE), np.float32), SAMPLE_RATE)
+    return str(path)

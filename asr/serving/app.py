@@ -31,6 +31,7 @@ import contextlib
 import copy
 import hmac
 import json
+import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -38,15 +39,20 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from asr.core.errors import ASRError
 from asr.inference.subtitles import to_srt, to_vtt
 from asr.live.stream import StreamingRecognizer
 from asr.serving.batcher import BatchingBackend, batches
+from asr.serving.limits import UploadLimit
 from asr.serving.options import ServeOptions
 
+log = logging.getLogger("asr")
+
 PAGE = Path(__file__).with_name("page.html")
+MIN_RATE, MAX_RATE = 8000, 192000  # Hz a stream may declare
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
@@ -62,6 +68,7 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
 
     app = FastAPI(title="asr", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.recognition = work  # its batcher's counts show how well requests batch
+    app.add_middleware(UploadLimit, max_bytes=options.max_upload_bytes)
 
     def authorised(header: str | None, query: str | None = None) -> bool:
         if options.api_key is None:
@@ -96,12 +103,23 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
         if not authorised(ws.headers.get("authorization"), ws.query_params.get("api_key")):
             await ws.close(code=1008)
             return
+        rate = ws.query_params.get("sample_rate", str(recognizer.sample_rate))
+        if not (rate.isdigit() and MIN_RATE <= int(rate) <= MAX_RATE):
+            log.warning(f"WS /v1/stream: closed 1007, sample_rate {rate[:20]!r} is not {MIN_RATE}-{MAX_RATE} Hz")
+            await ws.close(code=1007)
+            return
         await ws.accept()
-        await _stream(ws, work, int(ws.query_params.get("sample_rate", recognizer.sample_rate)), options.idle_timeout)
+        await _stream(ws, work, int(rate), options.idle_timeout)
 
     @app.exception_handler(HTTPException)
-    async def errors(request, exc: HTTPException):  # the OpenAI API's error shape
+    async def errors(request, exc: HTTPException):  # the OpenAI API's error shape, and one log line
+        log.warning(f"{request.method} {request.url.path}: {exc.status_code} {exc.detail}")
         return JSONResponse({"error": {"message": exc.detail, "code": exc.status_code}}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, exc: RequestValidationError):  # not a multipart form with a file
+        return await errors(request, HTTPException(400, "expected multipart/form-data with a 'file' field "
+                                                        "(the OpenAI audio API's request)"))
 
     return app
 
@@ -208,8 +226,15 @@ async def _stream(ws: WebSocket, work: Recognition, sample_rate: int, idle_timeo
                 await ws.send_text(json.dumps({"eof": True}))
                 await ws.close()
                 return
-    except (asyncio.TimeoutError, WebSocketDisconnect):
+            elif message.get("text") is not None:  # only PCM (binary) and the end-of-stream message are spoken here
+                log.warning(f"WS /v1/stream: closed 1003, a text message that is not EOF: {message['text'][:40]!r}")
+                await _close_quietly(ws, 1003)
+                return
+    except asyncio.TimeoutError:
+        log.info(f"WS /v1/stream: closed after {idle_timeout:g} s without a message")
         await _close_quietly(ws, 1000)
+    except WebSocketDisconnect:
+        pass  # the client left
 
 
 def _pcm_block(data: bytes, sample_rate: int, recognizer) -> np.ndarray:

@@ -15,36 +15,13 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("fastapi", reason="asr serve needs the serve extra: pip install -e '.[serve]'")
-import uvicorn  # noqa: E402
+from helpers import Server, silent_wav as _wav  # noqa: E402
 
 from asr.inference.longform import Transcript  # noqa: E402
 from asr.serving.app import create_app  # noqa: E402
 from asr.serving.options import ServeOptions  # noqa: E402
 
 RATE = 16000
-
-
-class Server:
-    """uvicorn on a free loopback port, in a thread, for one test."""
-
-    def __init__(self, app):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 class SlowRecognizer:
@@ -58,12 +35,6 @@ class SlowRecognizer:
     def transcribe_long(self, path):
         self.release.wait(10)
         return Transcript("slow", [], 1.0)
-
-
-def _wav(tmp_path, seconds=1.0) -> str:
-    path = tmp_path / "a.wav"
-    sf.write(path, np.zeros(int(seconds * RATE), np.float32), RATE)
-    return str(path)
 
 
 def test_health_page_and_limits(tmp_path):

@@ -40,25 +40,33 @@ def bucketed_batches(lengths, batch_size: int, rng=None,
     return batches
 
 
-def pad_batch(features: list, labels: list | None = None):
+def pad_batch(features: list, labels: list | None = None, multiple: int = 1):
     """Pad one batch.
+
+    Args:
+        multiple: the padded frame and label counts are rounded up to a multiple of
+            this, so that batches come in fewer shapes (JAX compiles a step per shape).
 
     Returns:
         ``(x, y)``: ``x = {"features": [B, T, F] float32, "feature_lengths": [B] int32}``
         and, with labels, ``y = {"labels": [B, L] int32 (0-padded), "label_lengths": [B] int32}``.
     """
     lengths = np.array([f.shape[0] for f in features], dtype=np.int32)
-    x = np.zeros((len(features), int(lengths.max()), features[0].shape[1]), dtype=np.float32)
+    x = np.zeros((len(features), _round_up(int(lengths.max()), multiple), features[0].shape[1]), dtype=np.float32)
     for i, f in enumerate(features):
         x[i, : f.shape[0]] = f
     inputs = {"features": x, "feature_lengths": lengths}
     if labels is None:
         return inputs, None
     label_lengths = np.array([len(lab) for lab in labels], dtype=np.int32)
-    y = np.zeros((len(labels), int(label_lengths.max())), dtype=np.int32)
+    y = np.zeros((len(labels), _round_up(int(label_lengths.max()), multiple)), dtype=np.int32)
     for i, lab in enumerate(labels):
         y[i, : len(lab)] = lab
     return inputs, {"labels": y, "label_lengths": label_lengths}
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def training_dataset(split: Split, batch_size: int, seed: int, feature_cfg, augment_cfg=None,
@@ -160,9 +168,9 @@ class EpochPlan:
             return normalize(raw, self.feature_cfg)
         return self.augmenter(raw, (self.seed + epoch, index), self.max_speed[index])
 
-    def batch(self, indices: list[int], epoch: int):
+    def batch(self, indices: list[int], epoch: int, multiple: int = 1):
         """``pad_batch``'s ``(x, y)`` of these utterances as epoch ``epoch`` trains on them."""
-        return pad_batch([self.features(i, epoch) for i in indices], [self.labels[i] for i in indices])
+        return pad_batch([self.features(i, epoch) for i in indices], [self.labels[i] for i in indices], multiple)
 
 
 def tf_dataset(plan: EpochPlan):

@@ -10,19 +10,24 @@ import keras
 from asr.data.batching import EpochPlan
 
 WORKERS = 2  # threads reading and augmenting ahead of the model (numpy releases the GIL in its larger ops)
+# JAX compiles the training step once per batch shape: frames and labels padded to a multiple of this
+# come in a few dozen shapes instead of one per batch (the padding is masked: the loss is unchanged)
+JAX_PAD_MULTIPLE = 32
 
 
 class KerasBatches(keras.utils.PyDataset):
     """``plan``'s epochs as a ``PyDataset``: item ``k`` is batch ``k`` of the current
-    epoch, as ``pad_batch``'s ``(x, y)``; the epoch advances when Keras ends one.
+    epoch, as ``pad_batch``'s ``(x, y)`` (on JAX padded to ``JAX_PAD_MULTIPLE``); the epoch
+    advances when Keras ends one.
 
     The batches of an epoch are fixed before Keras's workers start reading it
     (here, then in ``on_epoch_end``), so the threads never see a half-changed plan.
     """
 
-    def __init__(self, plan: EpochPlan, workers: int = WORKERS):
+    def __init__(self, plan: EpochPlan, workers: int = WORKERS, pad_multiple: int | None = None):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=2 * workers)
         self.plan = plan
+        self.pad_multiple = pad_multiple or (JAX_PAD_MULTIPLE if keras.backend.backend() == "jax" else 1)
         self.epoch = 0
         self._batches = plan.batches(0)
 
@@ -38,7 +43,7 @@ class KerasBatches(keras.utils.PyDataset):
         return self.plan.steps
 
     def __getitem__(self, k: int):
-        return self.plan.batch(self._batches[k], self.epoch)
+        return self.plan.batch(self._batches[k], self.epoch, self.pad_multiple)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

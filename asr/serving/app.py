@@ -141,7 +141,8 @@ class Recognition:
         self.recognizer = recognizer
         self.batcher = None
         if options.max_batch > 1 and batches(getattr(recognizer, "backend", None)):
-            self.batcher = BatchingBackend(recognizer.backend, options.max_batch, options.batch_wait)
+            self.batcher = BatchingBackend(recognizer.backend, options.max_batch, options.batch_wait,
+                                           pending=lambda: self.in_flight)
             self.recognizer = copy.copy(recognizer)
             self.recognizer.backend = self.batcher
         # no batcher: one recognition at a time (a TFLite interpreter is not shared between threads)

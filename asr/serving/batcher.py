@@ -44,12 +44,15 @@ class BatchingBackend:
         backend: a backend that ``batches``.
         max_batch: inputs per forward pass, at most (a request with more runs alone).
         max_wait: seconds the first request waits for others to join it.
+        pending: how many requests the caller has in flight (a server's count), or None.
+            A pass waits for others only while more are in flight than it holds:
+            a lone client's request runs at once instead of waiting ``max_wait``.
 
     Everything but ``forward`` is the wrapped backend's. ``close()`` stops the worker.
     """
 
-    def __init__(self, backend, max_batch: int, max_wait: float):
-        self.backend, self.max_batch, self.max_wait = backend, max_batch, max_wait
+    def __init__(self, backend, max_batch: int, max_wait: float, pending=None):
+        self.backend, self.max_batch, self.max_wait, self.pending = backend, max_batch, max_wait, pending
         self.passes = 0  # forward passes run, and the requests they served: the batching actually achieved
         self.served = 0
         self._queue: queue.Queue = queue.Queue()  # _Request, or _STOP
@@ -108,8 +111,9 @@ class BatchingBackend:
         requests, count = [first], len(first.inputs)
         deadline = time.monotonic() + self.max_wait
         while count < self.max_batch:
+            alone = self.pending is not None and self.pending() <= len(requests)  # nobody else to wait for
             try:
-                request = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                request = self._queue.get(timeout=0.0 if alone else max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 break
             if request is _STOP or count + len(request.inputs) > self.max_batch:

@@ -91,3 +91,20 @@ def test_which_backends_batch():
 
     assert batches(KerasBackend.__new__(KerasBackend)) and not batches(LiteBackend.__new__(LiteBackend))
     assert not batches(None)
+
+
+def test_a_lone_request_does_not_wait_for_company():
+    backend = Doubler()
+    waiting = BatchingBackend(backend, max_batch=8, max_wait=0.5)
+    alone = BatchingBackend(backend, max_batch=8, max_wait=0.5, pending=lambda: 1)
+    try:
+        start = time.monotonic()
+        waiting.forward([np.ones(1)])
+        waited = time.monotonic() - start
+        start = time.monotonic()
+        alone.forward([np.ones(1)])
+        ran = time.monotonic() - start
+    finally:
+        waiting.close()
+        alone.close()
+    assert waited >= 0.5 and ran < 0.3

@@ -97,3 +97,18 @@ def test_a_run_on_another_backend_learns_without_tensorflow(backend, corpus, tmp
     np.testing.assert_allclose(np.asarray(out["logits"]), got["logits"], atol=2e-4)
     loss = ctc_loss(y["labels"], y["label_lengths"], out["logits"], out["lengths"])
     np.testing.assert_allclose(np.asarray(loss), got["loss"], rtol=1e-4)
+
+
+def test_padding_to_a_multiple_changes_shapes_not_contents(tmp_path):
+    rng = np.random.default_rng(1)
+    feats = [rng.normal(-8, 2, (int(n), 40)).astype(np.float32) for n in (50, 61, 77, 90)]
+    split = cached_split(tmp_path, feats, [[1, 2, 3], [4] * 9, [5, 6], [7]])
+    plain = KerasBatches(EpochPlan(split, 4, 0, FeatureConfig(n_mels=40), None, 1, 0.1), pad_multiple=1)[0]
+    padded = KerasBatches(EpochPlan(split, 4, 0, FeatureConfig(n_mels=40), None, 1, 0.1), pad_multiple=32)[0]
+    assert plain[0]["features"].shape[1] == 90 and padded[0]["features"].shape[1] == 96
+    assert plain[1]["labels"].shape[1] == 9 and padded[1]["labels"].shape[1] == 32
+    np.testing.assert_array_equal(padded[0]["features"][:, :90], plain[0]["features"])
+    assert not padded[0]["features"][:, 90:].any() and not padded[1]["labels"][:, 9:].any()
+    for key in ("feature_lengths", "label_lengths"):
+        np.testing.assert_array_equal(padded[0 if key == "feature_lengths" else 1][key],
+                                      plain[0 if key == "feature_lengths" else 1][key])

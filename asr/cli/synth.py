@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
+from pathlib import Path
 
 from asr.config import AcousticsConfig, CorpusConfig, choices_of, load_config
 
@@ -77,4 +79,20 @@ def run(args: argparse.Namespace) -> int:
     manifests = make_corpus(**vars(corpus))
     for split, path in manifests.items():
         print(f"{split}: {path}")
+    print(corpus_summary(Path(corpus.out_dir) / "corpus.json"), file=sys.stderr)
     return 0
+
+
+def corpus_summary(record: Path) -> str:
+    """One line from a corpus's ``corpus.json``: the engines, the utterances per split and,
+    for a text file, the sentences kept out of training."""
+    info = json.loads(record.read_text(encoding="utf-8"))
+    counts = ", ".join(f"{n} {split}" for split, n in info["counts"].items())
+    line = f"synth: {counts} utterances from {', '.join(info['engines'])}"
+    held = info.get("sentence_holdout") or {}
+    if held.get("held_out"):
+        line += (f"; {held['held_out']} of {held['held_out'] + held['training']} sentences never said in training "
+                 "(half of dev and test says them: asr evaluate reports seen and unseen apart)")
+    if any(name.endswith("_realistic") for name in info.get("manifests", {})):
+        line += "; dev and test also as realistic copies (rooms, noise, channels)"
+    return line

@@ -44,7 +44,7 @@ def test_the_words_recipe_uses_the_realistic_preset():
 @pytest.mark.parametrize("clean", [False, True])
 def test_a_text_file_corpus_is_realistic_unless_clean(cli, tmp_path, clean):
     text = tmp_path / "phrases.txt"
-    text.write_text("lights on\nlights off\n")
+    text.write_text("Lights on!\nlights off\nset 5 timers\n")
     out = tmp_path / "corpus"
     args = ["synth", "--text-file", text, "--out", out, "--n-train", 3, "--n-dev", 2, "--n-test", 0,
             "--engines", "espeak-ng"]
@@ -56,6 +56,12 @@ def test_a_text_file_corpus_is_realistic_unless_clean(cli, tmp_path, clean):
     assert len(train) == 3
     assert all(("acoustics" in row) != clean for row in train)
     assert (out / "dev_realistic.jsonl").exists() != clean
+    # what it tells the user: an example of a line whose words changed, and what was made
+    assert "2 of 3 lines normalised before synthesis" in result.stderr
+    assert "(e.g. 'set 5 timers' -> 'set five timers')" in result.stderr
+    summary = [line for line in result.stderr.splitlines() if line.startswith("synth: 3 train")]
+    assert summary == ["synth: 3 train, 2 dev, 0 test utterances from espeak-ng"
+                       + ("" if clean else "; dev and test also as realistic copies (rooms, noise, channels)")]
 
 
 def test_the_folder_comes_from_the_file_never_from_a_recipe():
@@ -69,3 +75,15 @@ def test_the_folder_comes_from_the_file_never_from_a_recipe():
                                out_given=False).out_dir == str(Path("data") / "lights")
     with pytest.raises(ConfigError, match="give --out: data/commands is where configs/commands.yaml keeps"):
         presets.best_corpus(CorpusConfig(), engines_given=True, share_given=True, clean=True, out_given=False)
+
+
+def test_the_summary_names_the_sentences_held_out(tmp_path):
+    from asr.cli.synth import corpus_summary
+
+    record = tmp_path / "corpus.json"
+    record.write_text(json.dumps({"counts": {"train": 2000, "dev": 150, "test": 300}, "engines": ["espeak-ng", "flite"],
+                                  "sentence_holdout": {"share": 0.2, "held_out": 14, "training": 56},
+                                  "manifests": {"train": "train.jsonl", "dev": "dev.jsonl"}}))
+    assert corpus_summary(record) == ("synth: 2000 train, 150 dev, 300 test utterances from espeak-ng, flite; 14 of "
+                                      "70 sentences never said in training (half of dev and test says them: asr "
+                                      "evaluate reports seen and unseen apart)")

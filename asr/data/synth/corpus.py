@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -62,8 +63,11 @@ def _text_lines(text_file: str | os.PathLike | None, grammar: str | None, quiet:
             raise TextError(f"{text_file}: text file has no sentences")
         changed = [(r, n) for r, n in zip(raw, map(normalize_text, raw)) if r != n]
         if changed and not quiet:
+            # the example: a line whose words changed (a number, a symbol), not only its case or punctuation
+            reworded = [(r, n) for r, n in changed if re.sub(r"[^a-z' ]", "", r.lower()).split() != n.split()]
+            raw_line, spoken = (reworded or changed)[0]
             print(f"synth: {len(changed)} of {len(raw)} lines normalised before synthesis, so speech and label "
-                  f"agree (e.g. {changed[0][0]!r} -> {changed[0][1]!r})", file=sys.stderr)
+                  f"agree (e.g. {raw_line!r} -> {spoken!r})", file=sys.stderr)
         return lines
     if grammar is None:
         raise ConfigError("corpus: give a grammar or a text_file")

@@ -18,6 +18,9 @@ def add_parser(commands) -> None:
     p.add_argument("--worst", type=int, default=10, help="how many worst utterances to list (default: %(default)s)")
 
 
+MAX_SPEAKER_LINES = 12  # more speakers than this: only the worst half of it in the text report
+
+
 def needs_tensorflow(args: argparse.Namespace) -> bool:
     return not on_tflite(args)
 
@@ -35,7 +38,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"sentences   {percent(result.sentence_error)} wrong")
     print(f"RTF         {result.rtf:.4f} (wall seconds per audio second)")
     print(f"decoding    {result.decode_ms_per_utterance:.2f} ms per utterance")
-    for title, groups in (("by length", result.by_length), ("by speaker", result.by_speaker),
+    speakers = result.by_speaker
+    if len(speakers) > MAX_SPEAKER_LINES:  # a synthetic corpus has hundreds of voices: the worst, then --json
+        worst = sorted(speakers.items(), key=lambda item: (-item[1].wer, item[0]))[:MAX_SPEAKER_LINES // 2]
+        speakers = dict(worst)
+    for title, groups in (("by length", result.by_length), ("by engine", result.by_engine),
+                          ("by speaker" if speakers is result.by_speaker else
+                           f"by speaker ({len(result.by_speaker)}; the {len(speakers)} worst, --json lists each)",
+                           speakers),
                           ("by sentence (trained on or held out)", result.by_sentence)):
         if groups:
             print(f"{title}:")

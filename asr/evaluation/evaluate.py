@@ -75,6 +75,8 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
     by_length = _groups(grouped_error_rates(split.texts, hypotheses, buckets))
     speakers = [str(utt.extra.get("speaker", "")) for utt in split.utterances]
     by_speaker = _groups(grouped_error_rates(split.texts, hypotheses, speakers)) if any(speakers) else {}
+    engines = [str(utt.extra.get("engine", "")) for utt in split.utterances]  # asr synth's manifests name it
+    by_engine = _groups(grouped_error_rates(split.texts, hypotheses, engines)) if any(engines) else {}
     seen = [str(utt.extra.get("sentence", "")) for utt in split.utterances]  # a text file's sentence holdout
     by_sentence = _groups(grouped_error_rates(split.texts, hypotheses, seen)) if any(seen) else {}
     return EvalResult(
@@ -89,6 +91,7 @@ def evaluate(recognizer, manifest: str | os.PathLike, data_cfg: DataConfig | Non
         worst=tuple(r for r in scored[:worst] if r.wer > 0 or r.cer > 0),
         by_length={b: by_length[b] for b in map(length_bucket, (0.0, *LENGTH_BUCKETS)) if b in by_length},
         by_speaker=dict(sorted(by_speaker.items())),
+        by_engine=dict(sorted(by_engine.items())),
         by_sentence=dict(sorted(by_sentence.items())),
     )
 

@@ -56,6 +56,7 @@ class EvalResult:
         worst: the worst utterances, worst first (only those with an error).
         by_length: error rates per length bucket (``"0-2 s"``, ...), shortest first.
         by_speaker: error rates per manifest ``speaker``, sorted; empty without speakers.
+        by_engine: error rates per manifest ``engine`` (the synthesiser, ``asr synth``), sorted.
         by_sentence: error rates on sentences trained on (``seen``) and held out (``unseen``),
             from the manifest's ``sentence`` key (``asr synth --text-file``); empty without it.
     """
@@ -71,6 +72,7 @@ class EvalResult:
     worst: tuple[ScoredUtterance, ...] = ()
     by_length: dict[str, GroupRates] = field(default_factory=dict)
     by_speaker: dict[str, GroupRates] = field(default_factory=dict)
+    by_engine: dict[str, GroupRates] = field(default_factory=dict)
     by_sentence: dict[str, GroupRates] = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -88,6 +88,23 @@ def test_transcribe_batch_with_bad_files(cli, corpus, trained_run, recognizer, t
     assert "missing_input.wav" in errors[1]
 
 
+def test_evaluate_lists_the_worst_speakers_when_there_are_many(cli, corpus, trained_run, tmp_path):
+    rows = [{**row, "audio_filepath": str(corpus.dir / row["audio_filepath"]), "speaker": f"voice{i:02d}",
+             "engine": "espeak-ng"} for i, row in enumerate(corpus.rows["train"][:20])]
+    manifest = tmp_path / "many.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli("evaluate", "--model", trained_run.run_dir, "--manifest", manifest)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "by speaker (20; the 6 worst, --json lists each):" in lines
+    start = lines.index("by speaker (20; the 6 worst, --json lists each):")
+    listed = [line for line in lines[start + 1:start + 7] if line.strip().startswith("voice")]
+    assert len(listed) == 6
+    wers = [float(line.split("WER")[1].split("%")[0]) for line in listed]
+    assert wers == sorted(wers, reverse=True)
+    assert lines[lines.index("by engine:") + 1].split()[:2] == ["espeak-ng", "20"]
+
+
 def test_evaluate_json(cli, corpus, trained_run, recognizer):
     result = cli("evaluate", "--model", trained_run.run_dir, "--manifest", corpus.test, "--json")
     assert result.returncode == 0, result.stderr

@@ -54,8 +54,8 @@ def test_evaluate_refuses_a_manifest_with_nothing_usable(recognizer, tmp_path):
 def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp_path):
     from asr.evaluation.evaluate import length_bucket
 
-    rows = [{**row, "speaker": row["voice"], "sentence": ("seen", "unseen")[i % 2]}
-            for i, row in enumerate(corpus.rows["test"])]
+    rows = [{**row, "speaker": row["voice"], "sentence": ("seen", "unseen")[i % 2],
+             "engine": ("espeak-ng", "flite", "pico")[i % 3]} for i, row in enumerate(corpus.rows["test"])]
     manifest = tmp_path / "with_speakers.jsonl"
     manifest.write_text("".join(json.dumps({**r, "audio_filepath": str(corpus.dir / r["audio_filepath"])}) + "\n"
                                 for r in rows))
@@ -76,9 +76,12 @@ def test_evaluate_reports_each_speaker_and_length_bucket(corpus, recognizer, tmp
     # a text file's sentence holdout: seen and unseen sentences scored apart
     assert set(report.by_sentence) == {"seen", "unseen"}
     assert sum(g.utterances for g in report.by_sentence.values()) == report.utterances
-    # without speaker (or sentence) keys there is no per-speaker (or per-sentence) table
+    # asr synth's engine key: each synthesiser scored on its own utterances
+    assert {name: g.utterances for name, g in report.by_engine.items()} == \
+           {e: sum(r["engine"] == e for r in rows) for e in ("espeak-ng", "flite", "pico")}
+    # without speaker (or sentence, engine) keys there is no such table
     plain = evaluate(recognizer, corpus.test)
-    assert plain.by_speaker == {} and plain.by_sentence == {}
+    assert plain.by_speaker == {} and plain.by_sentence == {} and plain.by_engine == {}
 
 
 @pytest.mark.parametrize("seconds, bucket", [(0.5, "0-2 s"), (2.0, "2-4 s"), (7.9, "4-8 s"), (15.0, "8-16 s"),

@@ -194,7 +194,7 @@ def test_api_refuses_unusable_arrays_and_paths(trained_run, tmp_path):
 
     recognizer = asr.load(trained_run.run_dir)
     with pytest.raises(AudioError):
-        recognizer.transcribe(np.full(16000, np.nan, np.float32))
+        recognizer.transcribe(np.full(16000, np.nan, np.float32), 16000)
     with pytest.raises(ModelError, match="nowhere"):
         asr.load(tmp_path / "nowhere")
     not_keras = tmp_path / "model.h5"
@@ -292,8 +292,9 @@ def test_transcribe_and_evaluate_with_a_grammar(cli, corpus, trained_run, recogn
 def test_silence_is_an_empty_transcript_not_an_error(cli, trained_run, tmp_path):
     recognizer = asr.load(trained_run.run_dir)
     silence = np.zeros(16000, np.float32)
-    assert recognizer.transcribe(silence) == ""
-    assert recognizer.transcribe_long(silence).text == "" and recognizer.transcribe_long(silence).duration == 1.0
+    assert recognizer.transcribe(silence, 16000) == ""
+    long = recognizer.transcribe_long(silence, 16000)
+    assert long.text == "" and long.duration == 1.0
     path = tmp_path / "silence.wav"
     sf.write(path, silence, 16000)
     for fmt, expected in (("text", [""]), ("json", ['{"file": "%s", "text": "", "words": []}' % path])):

@@ -637,7 +637,8 @@ def test_edge_live_loop_cuts_a_stream_into_utterances_without_tensorflow_or_asr(
 
     recognizer = load(path)
     recognizer.min_confidence = 0.0  # the tiny model's guesses are what is compared
-    assert result.stdout.count("\n") == 2 and result.stdout.split("\n")[:2] == [recognizer.transcribe(c) for c in cuts]
+    expected = [recognizer.transcribe(c, recognizer.sample_rate) for c in cuts]
+    assert result.stdout.count("\n") == 2 and result.stdout.split("\n")[:2] == expected
 
 
 def test_edge_example_resamples_and_cuts_long_recordings(exported, tiny):

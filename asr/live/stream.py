@@ -2,7 +2,7 @@
 
 ``Endpointer`` decides, block by block, where an utterance starts and ends:
 10 ms frames whose energy rises ``rise_db`` above the noise floor (the 10th
-percentile of the last few seconds) are speech; an utterance starts at the first
+percentile of the last few seconds, digital silence left out) are speech; an utterance starts at the first
 speech frame (with ``margin`` seconds of what came before), and ends after
 ``pause`` seconds without speech, or at ``max_seconds``. ``StreamingRecognizer``
 re-decodes the open utterance every ``partial_seconds`` of new audio (a
@@ -25,6 +25,9 @@ PAUSE_SECONDS = 0.5  # silence that ends an utterance
 PARTIAL_SECONDS = 0.5  # new audio between two partials
 FLOOR_SECONDS = 3.0  # the noise floor's window
 FLOOR_DB = -70.0  # frames quieter than this are silence, whatever the floor
+# frames quieter than this are digital silence (a file's zeros, a muted input), not a noise level: the floor is
+# taken over the others, or a stream of zeros between noisy pauses would set it below the pauses' noise
+DIGITAL_SILENCE_DB = -90.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ class Endpointer:
 
     def _speech(self, hop: np.ndarray) -> bool:
         energy = float(frame_energy_db(hop, self.rate, HOP_SECONDS, HOP_SECONDS)[0]) if len(hop) else FLOOR_DB
-        floor = float(np.percentile(self.energies, 10)) if len(self.energies) >= 10 else energy
+        audible = [e for e in self.energies if e > DIGITAL_SILENCE_DB]
+        floor = float(np.percentile(audible, 10)) if len(audible) >= 10 else energy
         self.energies.append(energy)
         return energy > FLOOR_DB and energy > floor + self.rise_db
 

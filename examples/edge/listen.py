@@ -8,7 +8,8 @@ Needs numpy, sounddevice (PortAudio) and ai-edge-litert; no TensorFlow, no asr p
     python listen.py model.tflite --grammar lights.npz
 
 Each utterance is printed when it ends: 100 ms blocks, 10 ms frames whose energy
-rises 10 dB above the noise floor (the 10th percentile of the last 3 s) are
+rises 10 dB above the noise floor (the 10th percentile of the last 3 s, zeros
+left out) are
 speech, and 0.5 s without speech ends an utterance (as ``asr listen`` does, in
 a few lines of numpy).
 """
@@ -29,6 +30,7 @@ from transcribe import Transcriber, read_wav  # noqa: E402  (beside this file: t
 
 HOP = 0.01  # seconds per energy frame
 RISE_DB, FLOOR_SECONDS, PAUSE, MARGIN, MAX_SECONDS = 10.0, 3.0, 0.5, 0.15, 20.0
+DIGITAL_SILENCE_DB = -90.0  # quieter frames (a file's zeros) are left out of the noise floor
 
 
 def utterances(blocks, rate: int):
@@ -41,7 +43,8 @@ def utterances(blocks, rate: int):
         while len(pending) >= hop:
             frame, pending = pending[:hop], pending[hop:]
             energy = 10 * np.log10(np.mean(frame.astype(np.float64) ** 2) + 1e-10)
-            floor = np.percentile(energies, 10) if len(energies) >= 10 else energy
+            audible = [e for e in energies if e > DIGITAL_SILENCE_DB]  # zeros are not a noise level
+            floor = np.percentile(audible, 10) if len(audible) >= 10 else energy
             energies.append(energy)
             speech = energy > -70 and energy > floor + RISE_DB
             if current is None:

@@ -68,6 +68,39 @@ def test_the_endpointer_cuts_at_pauses_and_keeps_a_margin():
         assert e + 0.45 <= end <= e + 0.6  # the pause that ended it
 
 
+def _zeros_around_noisy_speech() -> np.ndarray:
+    """A file as TTS writes it: zeros outside the speech, a little noise around it (about -62 dBFS),
+    bursts at (2.0, 2.6) and (3.4, 4.0)."""
+    x = _signal([(2.0, 2.6), (3.4, 4.0)], 6.0) * 0.8
+    x[: int(1.8 * RATE)] = 0.0
+    x[int(4.2 * RATE):] = 0.0
+    return x
+
+
+def test_digital_silence_does_not_drag_the_floor_under_the_pauses_noise():
+    # with the zeros in the floor's percentile, the noisy pause between the bursts counted as speech
+    x = _zeros_around_noisy_speech()
+    ep = Endpointer(RATE, pause=0.5)
+    cuts = []
+    for block in _blocks(x):
+        while ep.push(block)[1]:
+            block = np.zeros(0, np.float32)
+            samples, start = ep.take()
+            cuts.append((start, start + len(samples) / RATE))
+    assert len(cuts) == 2, cuts
+    for (start, end), (s, e) in zip(cuts, [(2.0, 2.6), (3.4, 4.0)]):
+        assert s - 0.2 <= start <= s and e + 0.45 <= end <= e + 0.6
+
+
+def test_the_edge_loop_leaves_digital_silence_out_of_its_floor_too():
+    import runpy
+    from pathlib import Path
+
+    edge = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "edge" / "listen.py"))
+    cuts = list(edge["utterances"](_blocks(_zeros_around_noisy_speech()), RATE))
+    assert len(cuts) == 2 and all(0.9 <= len(c) / RATE <= 1.4 for c in cuts)
+
+
 def test_partials_while_speaking_then_one_final_per_utterance():
     fake = FakeRecognizer()
     streamer = StreamingRecognizer(fake, pause=0.5, partial_seconds=0.3)

@@ -111,17 +111,21 @@ def create_app(recognizer, options: ServeOptions = ServeOptions()) -> FastAPI:
         await ws.accept()
         await _stream(ws, work, int(rate), options.idle_timeout)
 
-    @app.exception_handler(HTTPException)
-    async def errors(request, exc: HTTPException):  # the OpenAI API's error shape, and one log line
-        log.warning(f"{request.method} {request.url.path}: {exc.status_code} {exc.detail}")
-        return JSONResponse({"error": {"message": exc.detail, "code": exc.status_code}}, exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(request, exc: RequestValidationError):  # not a multipart form with a file
-        return await errors(request, HTTPException(400, "expected multipart/form-data with a 'file' field "
-                                                        "(the OpenAI audio API's request)"))
-
+    app.add_exception_handler(HTTPException, _error)
+    app.add_exception_handler(RequestValidationError, _malformed)
     return app
+
+
+async def _error(request: Request, exc: HTTPException) -> JSONResponse:
+    """The OpenAI API's error shape, and one log line."""
+    log.warning(f"{request.method} {request.url.path}: {exc.status_code} {exc.detail}")
+    return JSONResponse({"error": {"message": exc.detail, "code": exc.status_code}}, exc.status_code)
+
+
+async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Not a multipart form with a file: 400 saying what is expected."""
+    return await _error(request, HTTPException(400, "expected multipart/form-data with a 'file' field "
+                                                    "(the OpenAI audio API's request)"))
 
 
 class Recognition:
